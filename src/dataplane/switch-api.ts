@@ -1,0 +1,102 @@
+// dataplane/switch-api.ts: what the control plane may ask of a Switch. The data path knows nothing of stores,
+// HTTP or documents; the reconciler drives a Switch only through this surface.
+
+import type { Extension, ExtensionKind, Logger } from '../extensions/api.js';
+import type { PortBackend } from '../io/backend.js';
+import type { DropReason } from './drop.js';
+import type { Clock, PortId } from './types.js';
+
+export type VlanConfig =
+  | { readonly mode: 'none' }
+  | { readonly mode: 'access'; readonly id: number }
+  | { readonly mode: 'trunk'; readonly allowed: readonly number[]; readonly native?: number };
+
+export interface PortConfig {
+  readonly name: string;
+  readonly kind: 'vm' | 'external' | 'internal';
+  /** The MAC of the VM's adapter (48-bit number), if configured. */
+  readonly mac: number | null;
+  readonly vlan: VlanConfig;
+  /** Virtual subnet of a VM port, 0 for none. */
+  readonly vsid: number;
+  /** Administrative state. */
+  readonly up: boolean;
+  /** Most MAC addresses learned on this port (0 = switch default). */
+  readonly macLimit: number;
+}
+
+export interface SwitchOptions {
+  readonly name: string;
+  readonly clock?: Clock;
+  readonly log?: Logger;
+  /** Most MAC table entries in the switch (default 8192) and per port (default 1024). */
+  readonly macLimit?: number;
+  readonly macLimitPerPort?: number;
+  /** MAC aging time, ms (default 300 000). */
+  readonly macAgingMs?: number;
+  /** Frames per batch (default 64). */
+  readonly batchSize?: number;
+}
+
+export interface ExtensionStatus {
+  readonly name: string;
+  readonly kind: ExtensionKind;
+  readonly enabled: boolean;
+  /** Position in the configured order (0-based, over all kinds). */
+  readonly position: number;
+  readonly faults: number;
+  /** Why the switch disabled it (repeated faults), or null. */
+  readonly disabledReason: string | null;
+  readonly stats: Readonly<Record<string, number>>;
+}
+
+export interface PortCounters {
+  rxFrames: number;
+  rxBytes: number;
+  txFrames: number;
+  txBytes: number;
+  /** Drops counted against this port (as source, or as destination on tx), by reason. Only non-zero reasons. */
+  drops: Partial<Record<DropReason, number>>;
+}
+
+export interface MacEntry {
+  readonly mac: number;
+  /** Learning domain: VLAN id, or VSID for virtual subnet ports. */
+  readonly vlan: number;
+  readonly vsid: number;
+  readonly port: PortId;
+  readonly ageMs: number;
+}
+
+export interface ExtensionBinding {
+  readonly name: string;
+  readonly extension: Extension;
+  readonly enabled: boolean;
+}
+
+export interface SwitchApi {
+  readonly name: string;
+  /** Bumped on every configuration change (flow caches compare it). */
+  readonly generation: number;
+  addPort(backend: PortBackend, cfg: PortConfig): PortId;
+  updatePort(id: PortId, cfg: PortConfig): void;
+  removePort(id: PortId): void;
+  portId(name: string): PortId | undefined;
+  /**
+   * Replace the extension chain with `chain` (configured order). Bindings whose extension object is already
+   * bound keep their state; new ones are attached, missing ones detached. Applied between batches. Throws (a
+   * control-path error, not a data-path one) if the class order is broken or more than one forwarding
+   * extension is given.
+   */
+  setExtensions(chain: readonly ExtensionBinding[]): void;
+  extensions(): ExtensionStatus[];
+  macTable(): MacEntry[];
+  portCounters(id: PortId): PortCounters;
+  switchCounters(): PortCounters;
+  /** Process every pending frame on every port until none is left or `maxBatches` ran; returns frames handled. */
+  poll(maxBatches?: number): number;
+  /** Event-loop driven operation: each port's back end wakes the switch when readable. */
+  start(): void;
+  stop(): void;
+  close(): void;
+}
