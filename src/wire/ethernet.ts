@@ -109,6 +109,7 @@ export function checkEthernet(len: number): WireError | null {
 
 /** Parse the header and any stack of 802.1Q/802.1ad tags (at most 4). */
 export function parseEthernet(u8: Uint8Array, off: number, len: number): Parsed<EthernetFields> {
+  if (!(off >= 0 && off + len <= u8.length)) return { ok: false, reason: 'offset/length outside the buffer' };
   const e = checkEthernet(len);
   if (e !== null) return { ok: false, reason: e.reason };
   const tags: EthernetFields['tags'] = [];
@@ -144,4 +145,54 @@ export function emitEthernet(f: Omit<EthernetFields, 'payloadOffset'>, u8: Uint8
   u8[p] = f.etherType >>> 8;
   u8[p + 1] = f.etherType & 0xff;
   return p + 2 - off;
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// 802.1Q / 802.1ad (QinQ) tag helpers. A tag sits after the source MAC:
+//   | dst (6) | src (6) | TPID (2) | TCI: PCP(3) DEI(1) VID(12) | ... | EtherType (2) |
+
+/** True for the TPIDs parseEthernet treats as tags: 0x8100 (C-tag), 0x88a8 (S-tag), 0x9100 (old S-tag). */
+export function isVlanTpid(type: number): boolean {
+  return type === ETHERTYPE_VLAN || type === ETHERTYPE_QINQ || type === ETHERTYPE_QINQ_OLD;
+}
+
+export function makeTci(pcp: number, dei: number, vid: number): number {
+  return ((pcp & 7) << 13) | ((dei & 1) << 12) | (vid & 0xfff);
+}
+
+/** Number of stacked tags at the start of a frame (stops at 4 or at the end of the buffer). */
+export function vlanTagCount(u8: Uint8Array, off: number, len: number): number {
+  let n = 0;
+  let p = 12;
+  while (n < 4 && p + 6 <= len && isVlanTpid((u8[off + p]! << 8) | u8[off + p + 1]!)) {
+    n++;
+    p += 4;
+  }
+  return n;
+}
+
+/** TCI of the tag whose TPID is at off + 12 + 4 * index (valid after vlanTagCount > index). */
+export function readTci(u8: Uint8Array, off: number, index = 0): number {
+  const p = off + 14 + 4 * index;
+  return (u8[p]! << 8) | u8[p + 1]!;
+}
+
+/**
+ * Push a tag in place, outermost: the MACs move 4 bytes towards the front (needs 4 bytes of headroom before
+ * off). Returns the new frame offset (off - 4); the frame grows by 4.
+ */
+export function pushVlanTag(u8: Uint8Array, off: number, tci: number, tpid = ETHERTYPE_VLAN): number {
+  const n = off - VLAN_HLEN;
+  u8.copyWithin(n, off, off + 12);
+  u8[n + 12] = tpid >>> 8;
+  u8[n + 13] = tpid & 0xff;
+  u8[n + 14] = (tci >>> 8) & 0xff;
+  u8[n + 15] = tci & 0xff;
+  return n;
+}
+
+/** Remove the outermost tag in place (the caller checked there is one). Returns the new offset (off + 4). */
+export function popVlanTag(u8: Uint8Array, off: number): number {
+  u8.copyWithin(off + VLAN_HLEN, off, off + 12);
+  return off + VLAN_HLEN;
 }
