@@ -1,0 +1,653 @@
+// native/xsnet.c: the xswitch port I/O addon. Syscalls only (TAP open, AF_PACKET open, batched recv/send on a
+// caller-owned slab, fd readiness via uv_poll); no packet parsing and no policy. Errors come back as -errno.
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <net/if.h>
+#include <arpa/inet.h>
+#include <linux/if_ether.h>
+#include <linux/if_packet.h>
+#include <linux/if_tun.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+#include <unistd.h>
+#include <node_api.h>
+#include <uv.h>
+
+/* Kernel constants newer than the installed 6.1 uapi headers. */
+#ifndef TUN_F_USO4
+#define TUN_F_USO4 0x20
+#endif
+#ifndef TUN_F_USO6
+#define TUN_F_USO6 0x40
+#endif
+#ifndef PACKET_IGNORE_OUTGOING
+#define PACKET_IGNORE_OUTGOING 23
+#endif
+#ifndef TP_STATUS_VLAN_TPID_VALID
+#define TP_STATUS_VLAN_TPID_VALID (1 << 6)
+#endif
+
+/* TAP virtio-net header: 12 bytes, the virtio 1.0 layout (virtio_net_hdr_mrg_rxbuf: the 10-byte header plus
+ * num_buffers) that vhost and QEMU use and that the 24-byte tunnel header (DESIGN §5) extends. It sits in the slot's
+ * headroom, so the Ethernet header still starts at slotStart + HEADROOM. AF_PACKET's PACKET_VNET_HDR is always the
+ * plain 10-byte header. */
+#define TAP_VNET_HDR_LEN 12
+/* Most frames one recvBatch/sendBatch call moves (bounds the on-stack mmsghdr arrays). */
+#define MAX_BATCH 256
+/* Socket buffers for AF_PACKET: room for a few hundred 64 KB super-frames. */
+#define SOCK_BUF_BYTES (16 << 20)
+
+/* What each fd is, so recvBatch/sendBatch pick read()/write() (TAP) or recvmmsg/sendmmsg (AF_PACKET). */
+enum { FD_UNKNOWN = 0, FD_TAP = 1, FD_PACKET = 2 };
+#define FD_KINDS 65536
+static volatile uint8_t fd_kind[FD_KINDS];
+
+static void set_kind(int fd, uint8_t k) {
+  if (fd >= 0 && fd < FD_KINDS) fd_kind[fd] = k;
+}
+/* An fd the addon did not open is asked each time (it may be closed and its number reused behind our back). */
+static uint8_t get_kind(int fd) {
+  if (fd >= 0 && fd < FD_KINDS && fd_kind[fd] != FD_UNKNOWN) return fd_kind[fd];
+  int type = 0;
+  socklen_t l = sizeof type;
+  return getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &l) == 0 ? FD_PACKET : FD_TAP;
+}
+
+/* Optional TPACKET_V2 rings of an AF_PACKET fd (openPacket with ringFrames > 0): RX ring then TX ring in one
+ * mapping. recvBatch/sendBatch copy between the rings and the caller's slab, so callers see no difference. */
+typedef struct {
+  uint8_t *map;
+  size_t map_len, ring_bytes;
+  unsigned frame_size, block_size, frames_per_block, frame_nr;
+  unsigned rx_head, tx_head;
+  unsigned vnet; /* virtio-net header bytes before each frame (0 or 10) */
+} ring_t;
+static ring_t *rings[FD_KINDS];
+#define RING_BLOCK_BYTES (1u << 18)
+#define RING_TX_DATA_OFF (TPACKET2_HDRLEN - sizeof(struct sockaddr_ll))
+
+static inline struct tpacket2_hdr *ring_frame(const ring_t *r, uint8_t *base, unsigned i) {
+  return (struct tpacket2_hdr *)(base + (size_t)(i / r->frames_per_block) * r->block_size +
+                                 (size_t)(i % r->frames_per_block) * r->frame_size);
+}
+
+static void ring_free(int fd) {
+  if (fd < 0 || fd >= FD_KINDS || rings[fd] == NULL) return;
+  munmap(rings[fd]->map, rings[fd]->map_len);
+  free(rings[fd]);
+  rings[fd] = NULL;
+}
+
+/* Set up RX and TX rings of about `frames` frames holding `frame_bytes` (virtio-net header included) each. */
+static int ring_setup(int fd, unsigned frames, unsigned frame_bytes, unsigned vnet) {
+  if (fd >= FD_KINDS) return -EMFILE;
+  int v = TPACKET_V2, one = 1;
+  if (setsockopt(fd, SOL_PACKET, PACKET_VERSION, &v, sizeof v) < 0) return -errno;
+  /* A frame the kernel cannot send is skipped (marked available again) instead of wedging the TX ring. */
+  if (setsockopt(fd, SOL_PACKET, PACKET_LOSS, &one, sizeof one) < 0) return -errno;
+  unsigned fs = TPACKET_ALIGN(frame_bytes + TPACKET2_HDRLEN + 64);
+  if (fs > RING_BLOCK_BYTES) return -EINVAL;
+  unsigned fpb = RING_BLOCK_BYTES / fs;
+  unsigned blocks = (frames + fpb - 1) / fpb;
+  if (blocks == 0) blocks = 1;
+  struct tpacket_req req = {
+      .tp_block_size = RING_BLOCK_BYTES, .tp_block_nr = blocks, .tp_frame_size = fs, .tp_frame_nr = blocks * fpb};
+  if (setsockopt(fd, SOL_PACKET, PACKET_RX_RING, &req, sizeof req) < 0) return -errno;
+  if (setsockopt(fd, SOL_PACKET, PACKET_TX_RING, &req, sizeof req) < 0) return -errno;
+  size_t bytes = (size_t)blocks * RING_BLOCK_BYTES;
+  void *map = mmap(NULL, 2 * bytes, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE, fd, 0);
+  if (map == MAP_FAILED) return -errno;
+  ring_t *r = calloc(1, sizeof *r);
+  if (!r) {
+    munmap(map, 2 * bytes);
+    return -ENOMEM;
+  }
+  r->map = map;
+  r->map_len = 2 * bytes;
+  r->ring_bytes = bytes;
+  r->frame_size = fs;
+  r->block_size = RING_BLOCK_BYTES;
+  r->frames_per_block = fpb;
+  r->frame_nr = blocks * fpb;
+  r->vnet = vnet;
+  rings[fd] = r;
+  return 0;
+}
+
+/* ---- argument helpers ---- */
+
+static napi_value make_int(napi_env env, int64_t v) {
+  napi_value r;
+  napi_create_int64(env, v, &r);
+  return r;
+}
+
+static int arg_int(napi_env env, napi_value v, int32_t *out) {
+  return napi_get_value_int32(env, v, out) == napi_ok;
+}
+
+static int arg_bool(napi_env env, napi_value v, int *out) {
+  bool b = false;
+  if (napi_get_value_bool(env, v, &b) != napi_ok) return 0;
+  *out = b ? 1 : 0;
+  return 1;
+}
+
+/* An ArrayBuffer or any TypedArray / DataView-free typed view: its bytes. */
+static int arg_bytes(napi_env env, napi_value v, uint8_t **data, size_t *len) {
+  bool is = false;
+  if (napi_is_typedarray(env, v, &is) == napi_ok && is) {
+    napi_typedarray_type t;
+    size_t n, off;
+    napi_value ab;
+    void *p;
+    if (napi_get_typedarray_info(env, v, &t, &n, &p, &ab, &off) != napi_ok) return 0;
+    size_t el = 1;
+    switch (t) {
+      case napi_int16_array: case napi_uint16_array: el = 2; break;
+      case napi_int32_array: case napi_uint32_array: case napi_float32_array: el = 4; break;
+      case napi_float64_array: case napi_bigint64_array: case napi_biguint64_array: el = 8; break;
+      default: el = 1;
+    }
+    *data = p;
+    *len = n * el;
+    return 1;
+  }
+  if (napi_is_arraybuffer(env, v, &is) == napi_ok && is) {
+    void *p;
+    if (napi_get_arraybuffer_info(env, v, &p, len) != napi_ok) return 0;
+    *data = p;
+    return 1;
+  }
+  return 0;
+}
+
+static int arg_typed(napi_env env, napi_value v, napi_typedarray_type want, void **data, size_t *count) {
+  bool is = false;
+  if (napi_is_typedarray(env, v, &is) != napi_ok || !is) return 0;
+  napi_typedarray_type t;
+  napi_value ab;
+  size_t off;
+  if (napi_get_typedarray_info(env, v, &t, count, data, &ab, &off) != napi_ok) return 0;
+  return t == want;
+}
+
+static int arg_string(napi_env env, napi_value v, char *buf, size_t cap) {
+  size_t n = 0;
+  if (napi_get_value_string_utf8(env, v, buf, cap, &n) != napi_ok) return 0;
+  return n > 0 && n < cap - 1; /* n == cap - 1 may mean cut short */
+}
+
+#define GET_ARGS(n)                                                   \
+  size_t argc = (n);                                                  \
+  napi_value argv[(n) > 0 ? (n) : 1];                                 \
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < (n)) \
+    return make_int(env, -EINVAL);
+
+/* ---- exports ---- */
+
+/* openTap(name: string, vnetHdr: boolean) -> fd | -errno
+ * Opens /dev/net/tun non-blocking as IFF_TAP|IFF_NO_PI (|IFF_VNET_HDR). With vnetHdr the header is 12 bytes
+ * (TUNSETVNETHDRSZ) and TUNSETOFFLOAD enables CSUM|TSO4|TSO6|TSO_ECN (|USO4|USO6 where the kernel has them),
+ * so the kernel hands us 64 KB TCP super-frames with partial checksums. The device exists while the fd is open. */
+static napi_value OpenTap(napi_env env, napi_callback_info info) {
+  GET_ARGS(2);
+  char name[IFNAMSIZ + 1] = {0};
+  int vnet = 0;
+  if (!arg_string(env, argv[0], name, sizeof name) || strlen(name) >= IFNAMSIZ || !arg_bool(env, argv[1], &vnet))
+    return make_int(env, -EINVAL);
+  int fd = open("/dev/net/tun", O_RDWR | O_NONBLOCK | O_CLOEXEC);
+  if (fd < 0) return make_int(env, -errno);
+  struct ifreq ifr;
+  memset(&ifr, 0, sizeof ifr);
+  memcpy(ifr.ifr_name, name, strlen(name));
+  ifr.ifr_flags = IFF_TAP | IFF_NO_PI | (vnet ? IFF_VNET_HDR : 0);
+  if (ioctl(fd, TUNSETIFF, &ifr) < 0) goto fail;
+  if (vnet) {
+    int sz = TAP_VNET_HDR_LEN;
+    if (ioctl(fd, TUNSETVNETHDRSZ, &sz) < 0) goto fail;
+    unsigned long off = TUN_F_CSUM | TUN_F_TSO4 | TUN_F_TSO6 | TUN_F_TSO_ECN;
+    if (ioctl(fd, TUNSETOFFLOAD, off | TUN_F_USO4 | TUN_F_USO6) < 0) {
+      if (errno != EINVAL || ioctl(fd, TUNSETOFFLOAD, off) < 0) goto fail;
+    }
+  }
+  set_kind(fd, FD_TAP);
+  return make_int(env, fd);
+fail:;
+  int e = errno;
+  close(fd);
+  return make_int(env, -e);
+}
+
+/* tapName(fd: number) -> string | -errno: the TAP's interface name (TUNGETIFF), e.g. after a "xs%d" pattern. */
+static napi_value TapName(napi_env env, napi_callback_info info) {
+  GET_ARGS(1);
+  int32_t fd;
+  if (!arg_int(env, argv[0], &fd)) return make_int(env, -EINVAL);
+  struct ifreq ifr;
+  memset(&ifr, 0, sizeof ifr);
+  if (ioctl(fd, TUNGETIFF, &ifr) < 0) return make_int(env, -errno);
+  napi_value r;
+  napi_create_string_utf8(env, ifr.ifr_name, strnlen(ifr.ifr_name, IFNAMSIZ), &r);
+  return r;
+}
+
+/* ifindex(name: string) -> index | -errno (in the calling process's network namespace). */
+static napi_value IfIndex(napi_env env, napi_callback_info info) {
+  GET_ARGS(1);
+  char name[IFNAMSIZ + 1] = {0};
+  if (!arg_string(env, argv[0], name, sizeof name)) return make_int(env, -EINVAL);
+  unsigned idx = if_nametoindex(name);
+  return make_int(env, idx == 0 ? -errno : (int64_t)idx);
+}
+
+/* openPacket(ifname: string, vnetHdr: boolean) -> fd | -errno
+ * AF_PACKET SOCK_RAW, non-blocking, bound to ifname with ETH_P_ALL (bound only after the options are set, so no
+ * frame of another interface is queued), PACKET_AUXDATA on (recvBatch reports the VLAN tag the kernel always strips),
+ * PACKET_VNET_HDR (10-byte virtio_net_hdr) if vnetHdr, PACKET_IGNORE_OUTGOING (no echo of our own tx), 16 MB
+ * SO_RCVBUF/SO_SNDBUF (FORCE variants as root), promiscuous membership (dropped by the kernel on close).
+ * openPacket(ifname, vnetHdr, ringFrames, frameBytes): with ringFrames > 0, TPACKET_V2 RX and TX rings of about
+ * ringFrames frames of frameBytes (virtio-net header included) each; recvBatch/sendBatch then use the rings (no
+ * syscall per received batch; one send() kick per sent batch). A frame longer than a ring frame is reported cut. */
+static napi_value OpenPacket(napi_env env, napi_callback_info info) {
+  size_t argc = 4;
+  napi_value argv[4];
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 2) return make_int(env, -EINVAL);
+  char name[IFNAMSIZ + 1] = {0};
+  int vnet = 0;
+  int32_t ring_frames = 0, frame_bytes = 0;
+  if (!arg_string(env, argv[0], name, sizeof name) || strlen(name) >= IFNAMSIZ || !arg_bool(env, argv[1], &vnet))
+    return make_int(env, -EINVAL);
+  if (argc >= 4) {
+    napi_valuetype t;
+    napi_typeof(env, argv[2], &t);
+    if (t != napi_undefined && (!arg_int(env, argv[2], &ring_frames) || !arg_int(env, argv[3], &frame_bytes) ||
+                                ring_frames < 0 || (ring_frames > 0 && frame_bytes < 64)))
+      return make_int(env, -EINVAL);
+  }
+  unsigned idx = if_nametoindex(name);
+  if (idx == 0) return make_int(env, -errno);
+  int fd = socket(AF_PACKET, SOCK_RAW | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (fd < 0) return make_int(env, -errno);
+  int one = 1, buf = SOCK_BUF_BYTES;
+  if (setsockopt(fd, SOL_PACKET, PACKET_AUXDATA, &one, sizeof one) < 0) goto fail;
+  if (vnet && setsockopt(fd, SOL_PACKET, PACKET_VNET_HDR, &one, sizeof one) < 0) goto fail;
+  if (setsockopt(fd, SOL_PACKET, PACKET_IGNORE_OUTGOING, &one, sizeof one) < 0) goto fail;
+  if (setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &buf, sizeof buf) < 0 &&
+      setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &buf, sizeof buf) < 0) goto fail;
+  if (setsockopt(fd, SOL_SOCKET, SO_SNDBUFFORCE, &buf, sizeof buf) < 0 &&
+      setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &buf, sizeof buf) < 0) goto fail;
+  struct sockaddr_ll sll;
+  memset(&sll, 0, sizeof sll);
+  sll.sll_family = AF_PACKET;
+  sll.sll_protocol = htons(ETH_P_ALL);
+  sll.sll_ifindex = (int)idx;
+  if (ring_frames > 0) {
+    int r = ring_setup(fd, (unsigned)ring_frames, (unsigned)frame_bytes, vnet ? 10 : 0);
+    if (r < 0) {
+      errno = -r;
+      goto fail;
+    }
+  }
+  if (bind(fd, (struct sockaddr *)&sll, sizeof sll) < 0) goto fail;
+  struct packet_mreq mr;
+  memset(&mr, 0, sizeof mr);
+  mr.mr_ifindex = (int)idx;
+  mr.mr_type = PACKET_MR_PROMISC;
+  if (setsockopt(fd, SOL_PACKET, PACKET_ADD_MEMBERSHIP, &mr, sizeof mr) < 0) goto fail;
+  set_kind(fd, FD_PACKET);
+  return make_int(env, fd);
+fail:;
+  int e = errno;
+  ring_free(fd);
+  close(fd);
+  return make_int(env, -e);
+}
+
+/* recvBatch(fd, slab, offs: Uint32Array, caps: Uint32Array, lens: Uint32Array, tcis: Int32Array, max) -> n | -errno
+ * Reads up to max (<= 256) frames: frame k into slab[offs[k] .. offs[k]+caps[k]), its length into lens[k].
+ * AF_PACKET: one recvmmsg (MSG_TRUNC: lens[k] is the frame's real length, > caps[k] if it was cut), and tcis[k] =
+ * the 802.1Q TCI from PACKET_AUXDATA | (TPID << 16) (TPID 0x8100 unless the kernel reports another), or -1 when
+ * the kernel saw no tag. TAP: a read() loop (tcis[k] = -1; tags stay inline; a frame longer than caps[k] is cut
+ * to it, lens[k] == caps[k]). With a vnet header the header comes first in the slot. Returns 0 when nothing is
+ * pending; -errno only if the first read fails otherwise. */
+static napi_value RecvBatch(napi_env env, napi_callback_info info) {
+  GET_ARGS(7);
+  int32_t fd, max;
+  uint8_t *slab;
+  size_t slab_len, n_offs, n_caps, n_lens, n_tcis;
+  uint32_t *offs, *caps, *lens;
+  int32_t *tcis;
+  if (!arg_int(env, argv[0], &fd) || !arg_bytes(env, argv[1], &slab, &slab_len) ||
+      !arg_typed(env, argv[2], napi_uint32_array, (void **)&offs, &n_offs) ||
+      !arg_typed(env, argv[3], napi_uint32_array, (void **)&caps, &n_caps) ||
+      !arg_typed(env, argv[4], napi_uint32_array, (void **)&lens, &n_lens) ||
+      !arg_typed(env, argv[5], napi_int32_array, (void **)&tcis, &n_tcis) || !arg_int(env, argv[6], &max))
+    return make_int(env, -EINVAL);
+  if (max < 0 || (size_t)max > n_offs || (size_t)max > n_caps || (size_t)max > n_lens || (size_t)max > n_tcis)
+    return make_int(env, -EINVAL);
+  if (max > MAX_BATCH) max = MAX_BATCH;
+  for (int i = 0; i < max; i++)
+    if ((uint64_t)offs[i] + caps[i] > slab_len) return make_int(env, -EFAULT);
+  if (max == 0) return make_int(env, 0);
+
+  if (get_kind(fd) == FD_TAP) {
+    int n = 0;
+    while (n < max) {
+      ssize_t r = read(fd, slab + offs[n], caps[n]);
+      if (r < 0) {
+        if (errno == EINTR) continue;
+        if (errno == EAGAIN || n > 0) break;
+        return make_int(env, -errno);
+      }
+      lens[n] = (uint32_t)r;
+      tcis[n] = -1;
+      n++;
+    }
+    return make_int(env, n);
+  }
+
+  ring_t *ring = fd >= 0 && fd < FD_KINDS ? rings[fd] : NULL;
+  if (ring) {
+    int n = 0;
+    while (n < max) {
+      struct tpacket2_hdr *h = ring_frame(ring, ring->map, ring->rx_head);
+      uint32_t st = __atomic_load_n(&h->tp_status, __ATOMIC_ACQUIRE);
+      if (!(st & TP_STATUS_USER)) break;
+      uint32_t snap = h->tp_snaplen + ring->vnet, real = h->tp_len + ring->vnet;
+      memcpy(slab + offs[n], (uint8_t *)h + h->tp_mac - ring->vnet, snap < caps[n] ? snap : caps[n]);
+      /* Cut by the ring or by the slot: report at least caps[n], as MSG_TRUNC would. */
+      lens[n] = real > snap ? (real > caps[n] ? real : caps[n]) : snap;
+      tcis[n] = -1;
+      if (st & TP_STATUS_VLAN_VALID) {
+        uint32_t tpid = (st & TP_STATUS_VLAN_TPID_VALID) && h->tp_vlan_tpid ? h->tp_vlan_tpid : 0x8100;
+        tcis[n] = (int32_t)((tpid << 16) | h->tp_vlan_tci);
+      }
+      __atomic_store_n(&h->tp_status, TP_STATUS_KERNEL, __ATOMIC_RELEASE);
+      ring->rx_head = ring->rx_head + 1 == ring->frame_nr ? 0 : ring->rx_head + 1;
+      n++;
+    }
+    return make_int(env, n);
+  }
+
+  struct mmsghdr msgs[MAX_BATCH];
+  struct iovec iov[MAX_BATCH];
+  union {
+    struct cmsghdr h;
+    char buf[CMSG_SPACE(sizeof(struct tpacket_auxdata))];
+  } ctl[MAX_BATCH];
+  memset(msgs, 0, sizeof(msgs[0]) * (size_t)max);
+  for (int i = 0; i < max; i++) {
+    iov[i].iov_base = slab + offs[i];
+    iov[i].iov_len = caps[i];
+    msgs[i].msg_hdr.msg_iov = &iov[i];
+    msgs[i].msg_hdr.msg_iovlen = 1;
+    msgs[i].msg_hdr.msg_control = &ctl[i];
+    msgs[i].msg_hdr.msg_controllen = sizeof ctl[i];
+  }
+  int n;
+  do n = recvmmsg(fd, msgs, (unsigned)max, MSG_DONTWAIT | MSG_TRUNC, NULL);
+  while (n < 0 && errno == EINTR);
+  if (n < 0) return make_int(env, errno == EAGAIN ? 0 : -errno);
+  for (int i = 0; i < n; i++) {
+    lens[i] = msgs[i].msg_len;
+    tcis[i] = -1;
+    for (struct cmsghdr *c = CMSG_FIRSTHDR(&msgs[i].msg_hdr); c; c = CMSG_NXTHDR(&msgs[i].msg_hdr, c)) {
+      if (c->cmsg_level != SOL_PACKET || c->cmsg_type != PACKET_AUXDATA ||
+          c->cmsg_len < CMSG_LEN(sizeof(struct tpacket_auxdata)))
+        continue;
+      struct tpacket_auxdata aux;
+      memcpy(&aux, CMSG_DATA(c), sizeof aux);
+      if (aux.tp_status & TP_STATUS_VLAN_VALID) {
+        uint32_t tpid = (aux.tp_status & TP_STATUS_VLAN_TPID_VALID) && aux.tp_vlan_tpid ? aux.tp_vlan_tpid : 0x8100;
+        tcis[i] = (int32_t)((tpid << 16) | aux.tp_vlan_tci);
+      }
+    }
+  }
+  return make_int(env, n);
+}
+
+/* sendBatch(fd, slab, offs: Uint32Array, lens: Uint32Array, count) -> sent | -errno
+ * Sends frames k = 0..count-1 (<= 256) from slab[offs[k] .. +lens[k]) in order: sendmmsg for AF_PACKET, a write()
+ * loop for TAP. Stops at the first refusal and returns how many went; if the very first frame is refused it
+ * returns -errno (-EAGAIN / -ENOBUFS: queue full), so calling again from the returned index yields the reason. */
+static napi_value SendBatch(napi_env env, napi_callback_info info) {
+  GET_ARGS(5);
+  int32_t fd, count;
+  uint8_t *slab;
+  size_t slab_len, n_offs, n_lens;
+  uint32_t *offs, *lens;
+  if (!arg_int(env, argv[0], &fd) || !arg_bytes(env, argv[1], &slab, &slab_len) ||
+      !arg_typed(env, argv[2], napi_uint32_array, (void **)&offs, &n_offs) ||
+      !arg_typed(env, argv[3], napi_uint32_array, (void **)&lens, &n_lens) || !arg_int(env, argv[4], &count))
+    return make_int(env, -EINVAL);
+  if (count < 0 || (size_t)count > n_offs || (size_t)count > n_lens) return make_int(env, -EINVAL);
+  if (count > MAX_BATCH) count = MAX_BATCH;
+  for (int i = 0; i < count; i++)
+    if ((uint64_t)offs[i] + lens[i] > slab_len) return make_int(env, -EFAULT);
+  if (count == 0) return make_int(env, 0);
+
+  if (get_kind(fd) == FD_TAP) {
+    int n = 0;
+    while (n < count) {
+      ssize_t r = write(fd, slab + offs[n], lens[n]);
+      if (r < 0) {
+        if (errno == EINTR) continue;
+        if (n > 0) break;
+        return make_int(env, -errno);
+      }
+      n++;
+    }
+    return make_int(env, n);
+  }
+
+  ring_t *ring = fd >= 0 && fd < FD_KINDS ? rings[fd] : NULL;
+  if (ring) {
+    uint8_t *base = ring->map + ring->ring_bytes;
+    int n = 0, kicked = 0;
+    while (n < count) {
+      struct tpacket2_hdr *h = ring_frame(ring, base, ring->tx_head);
+      uint32_t st = __atomic_load_n(&h->tp_status, __ATOMIC_ACQUIRE);
+      if (st != TP_STATUS_AVAILABLE) {
+        if (kicked) break;
+        kicked = 1; /* let the kernel drain what is queued, then look again once */
+        if (send(fd, NULL, 0, MSG_DONTWAIT) < 0 && errno != EAGAIN && errno != ENOBUFS && n == 0)
+          return make_int(env, -errno);
+        continue;
+      }
+      if (lens[n] > ring->frame_size - RING_TX_DATA_OFF) {
+        if (n == 0) return make_int(env, -EMSGSIZE);
+        break;
+      }
+      memcpy((uint8_t *)h + RING_TX_DATA_OFF, slab + offs[n], lens[n]);
+      h->tp_len = lens[n];
+      __atomic_store_n(&h->tp_status, TP_STATUS_SEND_REQUEST, __ATOMIC_RELEASE);
+      ring->tx_head = ring->tx_head + 1 == ring->frame_nr ? 0 : ring->tx_head + 1;
+      n++;
+    }
+    if (n == 0) return make_int(env, -EAGAIN);
+    /* Queued frames leave with this kick (or the next one if the device queue is full right now). */
+    if (send(fd, NULL, 0, MSG_DONTWAIT) < 0 && errno != EAGAIN && errno != ENOBUFS) {
+      /* Frames stay in the ring for the next kick; nothing to undo. */
+    }
+    return make_int(env, n);
+  }
+
+  struct mmsghdr msgs[MAX_BATCH];
+  struct iovec iov[MAX_BATCH];
+  memset(msgs, 0, sizeof(msgs[0]) * (size_t)count);
+  for (int i = 0; i < count; i++) {
+    iov[i].iov_base = slab + offs[i];
+    iov[i].iov_len = lens[i];
+    msgs[i].msg_hdr.msg_iov = &iov[i];
+    msgs[i].msg_hdr.msg_iovlen = 1;
+  }
+  int n;
+  do n = sendmmsg(fd, msgs, (unsigned)count, MSG_DONTWAIT);
+  while (n < 0 && errno == EINTR);
+  return make_int(env, n < 0 ? -errno : n);
+}
+
+/* close(fd) -> 0 | -errno. Stop any poll on the fd first. */
+static napi_value Close(napi_env env, napi_callback_info info) {
+  GET_ARGS(1);
+  int32_t fd;
+  if (!arg_int(env, argv[0], &fd)) return make_int(env, -EINVAL);
+  set_kind(fd, FD_UNKNOWN);
+  ring_free(fd);
+  return make_int(env, close(fd) < 0 ? -errno : 0);
+}
+
+/* ---- readiness: uv_poll on the fd, calling back into JS from the event loop ---- */
+
+typedef struct {
+  uv_poll_t h;
+  napi_env env;
+  napi_ref cb;
+  napi_async_context actx;
+  int stopped;  /* uv_poll_stop + uv_close issued */
+  int closed;   /* uv_close finished */
+  int ext_dead; /* the JS handle was collected */
+  int env_gone; /* environment teardown began (worker exit): no JS, no callbacks into this library */
+} poll_ctx;
+
+static void cleanup_hook(void *arg);
+
+static void on_closed(uv_handle_t *h) {
+  poll_ctx *c = h->data;
+  c->closed = 1;
+  napi_remove_env_cleanup_hook(c->env, cleanup_hook, c);
+  if (c->ext_dead) free(c);
+}
+
+static void cleanup_hook(void *arg) {
+  /* Teardown: the library may be unloaded before the loop finishes closing handles, so no close callback may point
+   * here; the context is left allocated (the loop still holds its uv_poll_t). */
+  poll_ctx *c = arg;
+  c->env_gone = 1;
+  if (!c->stopped) {
+    c->stopped = 1;
+    uv_poll_stop(&c->h);
+    uv_close((uv_handle_t *)&c->h, NULL);
+  } else if (!c->closed) {
+    c->h.close_cb = NULL; /* a pollStop's close is still pending */
+  }
+}
+
+static void stop_ctx(poll_ctx *c) {
+  if (c->stopped) return;
+  c->stopped = 1;
+  uv_poll_stop(&c->h);
+  napi_delete_reference(c->env, c->cb);
+  napi_async_destroy(c->env, c->actx);
+  uv_close((uv_handle_t *)&c->h, on_closed);
+}
+
+static void on_poll(uv_poll_t *h, int status, int events) {
+  poll_ctx *c = h->data;
+  if (c->stopped) return;
+  napi_env env = c->env;
+  /* A failing fd would fire forever: stop, and let the callback's receive() see the error once. */
+  if (status < 0) uv_poll_stop(&c->h);
+  napi_handle_scope scope;
+  if (napi_open_handle_scope(env, &scope) != napi_ok) return;
+  napi_value cb, recv, result;
+  if (napi_get_reference_value(env, c->cb, &cb) == napi_ok && cb != NULL) {
+    napi_get_global(env, &recv); /* MakeCallback needs an object receiver */
+    if (napi_make_callback(env, c->actx, recv, cb, 0, NULL, &result) != napi_ok) {
+      bool pending = false;
+      napi_is_exception_pending(env, &pending);
+      if (pending) {
+        napi_value err;
+        napi_get_and_clear_last_exception(env, &err);
+        napi_fatal_exception(env, err);
+      }
+    }
+  }
+  napi_close_handle_scope(env, scope);
+}
+
+static void finalize_ctx(napi_env env, void *data, void *hint) {
+  poll_ctx *c = data;
+  c->ext_dead = 1;
+  if (c->env_gone) return;
+  if (!c->stopped) stop_ctx(c);
+  else if (c->closed) free(c);
+}
+
+/* pollStart(fd, callback: () => void) -> handle | -errno
+ * Watches fd for readability with uv_poll (level-triggered, on this thread's event loop) and calls callback with
+ * no arguments from the loop, never from inside another addon call. A throw in the callback is reported as an
+ * uncaught exception. The poll keeps the loop alive until pollStop(handle). */
+static napi_value PollStart(napi_env env, napi_callback_info info) {
+  GET_ARGS(2);
+  int32_t fd;
+  napi_valuetype t;
+  if (!arg_int(env, argv[0], &fd) || napi_typeof(env, argv[1], &t) != napi_ok || t != napi_function)
+    return make_int(env, -EINVAL);
+  uv_loop_t *loop;
+  if (napi_get_uv_event_loop(env, &loop) != napi_ok) return make_int(env, -EINVAL);
+  poll_ctx *c = calloc(1, sizeof *c);
+  if (!c) return make_int(env, -ENOMEM);
+  c->env = env;
+  int r = uv_poll_init(loop, &c->h, fd);
+  if (r < 0) {
+    free(c);
+    return make_int(env, r);
+  }
+  c->h.data = c;
+  napi_value name, ext;
+  napi_create_string_utf8(env, "xsnet.poll", NAPI_AUTO_LENGTH, &name);
+  napi_create_reference(env, argv[1], 1, &c->cb);
+  napi_async_init(env, NULL, name, &c->actx);
+  r = uv_poll_start(&c->h, UV_READABLE, on_poll);
+  if (r < 0) {
+    napi_delete_reference(env, c->cb);
+    napi_async_destroy(env, c->actx);
+    c->stopped = 1;
+    c->ext_dead = 1;
+    uv_close((uv_handle_t *)&c->h, on_closed);
+    return make_int(env, r);
+  }
+  napi_add_env_cleanup_hook(env, cleanup_hook, c);
+  napi_create_external(env, c, finalize_ctx, NULL, &ext);
+  return ext;
+}
+
+/* pollStop(handle) -> 0 | -errno. Idempotent; no callback runs after it returns. */
+static napi_value PollStop(napi_env env, napi_callback_info info) {
+  GET_ARGS(1);
+  void *p = NULL;
+  if (napi_get_value_external(env, argv[0], &p) != napi_ok || p == NULL) return make_int(env, -EINVAL);
+  stop_ctx(p);
+  return make_int(env, 0);
+}
+
+NAPI_MODULE_INIT() {
+  napi_property_descriptor d[] = {
+      {"openTap", NULL, OpenTap, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"tapName", NULL, TapName, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"ifindex", NULL, IfIndex, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"openPacket", NULL, OpenPacket, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"recvBatch", NULL, RecvBatch, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"sendBatch", NULL, SendBatch, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"close", NULL, Close, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"pollStart", NULL, PollStart, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"pollStop", NULL, PollStop, NULL, NULL, NULL, napi_enumerable, NULL},
+  };
+  napi_define_properties(env, exports, sizeof d / sizeof d[0], d);
+  napi_value v;
+  napi_create_int32(env, TAP_VNET_HDR_LEN, &v);
+  napi_set_named_property(env, exports, "TAP_VNET_HDR_LEN", v);
+  napi_create_int32(env, 10, &v);
+  napi_set_named_property(env, exports, "PACKET_VNET_HDR_LEN", v);
+  napi_create_int32(env, MAX_BATCH, &v);
+  napi_set_named_property(env, exports, "MAX_BATCH", v);
+  return exports;
+}
