@@ -86,9 +86,12 @@ export const GSO_ECN = 0x80;
 
 /** Out-of-band metadata of one frame. Every field is set in reset(); nothing is added later (stable shape). */
 export class FrameMeta {
-  /** Offset of the Ethernet header in the batch slab; the 802.1Q tag, if any, is already removed. */
+  /**
+   * Offset of the Ethernet header in the batch slab. Back ends deliver an 802.1Q tag inline; ingress
+   * classification moves it out of band (vlan, pcp), so from the pipeline on the frame bytes are untagged.
+   */
   off = 0;
-  /** Bytes of the frame from off (without the removed tag). */
+  /** Bytes of the frame from off. */
   len = 0;
   inPort: PortId = NO_PORT;
   /** VLAN the frame belongs to inside the switch (0 = untagged / none), and its 802.1p priority. */

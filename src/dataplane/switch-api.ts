@@ -23,6 +23,8 @@ export interface PortConfig {
   readonly up: boolean;
   /** Most MAC addresses learned on this port (0 = switch default). */
   readonly macLimit: number;
+  /** IP MTU of the port (default 1500): a frame longer than mtu + 14 (tag removed) without GSO is 'oversize'. */
+  readonly mtu?: number;
 }
 
 export interface SwitchOptions {

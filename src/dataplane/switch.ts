@@ -1,0 +1,750 @@
+// dataplane/switch.ts: the Switch: per-port batched rx, ingress classification, the extension pipeline, built-in
+// forwarding and port policy, egress, batched tx per destination; plus the control surface (SwitchApi).
+
+import type { FilterBatch, Logger, OriginateOptions, PortEvent, Tracer } from '../extensions/api.js';
+import type { PortBackend } from '../io/backend.js';
+import { ETH_HLEN } from '../wire/ethernet.js';
+import { CounterBlock, FrameTotals } from './counters.js';
+import type { DropReason } from './drop.js';
+import { FilterFrames } from './extension-batch.js';
+import { forwardBuiltIn } from './forwarding.js';
+import { Batch, DEST_EXCLUDED, GSO_NONE, HEADROOM, slotSizeFor, type FrameMeta } from './frame.js';
+import { MacTable, VSID_DOMAIN } from './mac-table.js';
+import { completeChecksum, segmentFrame } from './offload.js';
+import { Pipeline, validateChain } from './pipeline.js';
+import { applyPortPolicy } from './port-policy.js';
+import { PortState, PortTable } from './port-table.js';
+import type {
+  ExtensionBinding,
+  ExtensionStatus,
+  MacEntry,
+  PortConfig,
+  PortCounters,
+  SwitchApi,
+  SwitchOptions,
+} from './switch-api.js';
+import { NO_PORT, SystemClock, type Clock, type Millis, type PortId } from './types.js';
+import { PortVlan, classifyIngress, egressTci, popTag, pushTag, type IngressPort } from './vlan.js';
+
+/** Batches one port may run per wake-up before the others get a turn. */
+export const RX_BUDGET = 16;
+/** Injection rounds (frames originated by frames originated by ...) per batch before the rest waits. */
+export const MAX_INJECT_ROUNDS = 8;
+/** Largest frame an extension may originate or clone (a GSO super-frame fits). */
+export const MAX_INJECT_FRAME = 65550;
+/** Largest software GSO segment (header + MSS). */
+const SEGMENT_SLOT_BYTES = 16384;
+const SEGMENT_CAPACITY = 64;
+
+const consoleLogger: Logger = {
+  info: (msg, fields) => console.log(JSON.stringify({ level: 'info', msg, ...fields })),
+  warn: (msg, fields) => console.warn(JSON.stringify({ level: 'warn', msg, ...fields })),
+};
+
+/** Frames originated or cloned by extensions, waiting for their round; start = chain position to enter at. */
+class InjectBuffer {
+  readonly batch: Batch;
+  readonly start: Uint16Array;
+  readonly preset: Uint8Array;
+  constructor(capacity: number) {
+    this.batch = new Batch(capacity, slotSizeFor(MAX_INJECT_FRAME));
+    this.start = new Uint16Array(capacity);
+    this.preset = new Uint8Array(capacity);
+  }
+}
+
+/** Classification of frames originated "as the switch": any VLAN, no MTU (trusted). */
+const SWITCH_INGRESS: IngressPort = { vlan: PortVlan.from({ mode: 'none' }), vsid: 0, up: true, maxFrameLen: MAX_INJECT_FRAME };
+
+export class Switch implements SwitchApi {
+  readonly name: string;
+  private gen = 0;
+  private readonly clock: Clock;
+  private readonly log: Logger;
+  private readonly batchSize: number;
+  private readonly ports = new PortTable();
+  private readonly macs: MacTable;
+  private readonly pipe: Pipeline;
+  private readonly counters = new CounterBlock();
+  private readonly totals = new FrameTotals();
+  private readonly injectCapacity: number;
+  private fill: InjectBuffer | null = null;
+  private work: InjectBuffer | null = null;
+  private segments: Batch | null = null;
+  private traceBatch: Batch | null = null;
+  private readonly segIdx = new Uint16Array(SEGMENT_CAPACITY);
+  private readonly delivered: Uint8Array;
+  /** Per txIdx entry of the current send: taken by the back end. */
+  private readonly sentMark: Uint8Array;
+  private readonly touched: PortState[] = [];
+  private touchedCount = 0;
+  private busy = 0;
+  private pendingChain: readonly ExtensionBinding[] | null = null;
+  private running = false;
+  private timer: ReturnType<typeof setInterval> | null = null;
+  private lastExpire: Millis;
+  private closed = false;
+
+  constructor(opts: SwitchOptions) {
+    this.name = opts.name;
+    this.clock = opts.clock ?? new SystemClock();
+    this.log = opts.log ?? consoleLogger;
+    this.batchSize = Math.max(1, Math.min(opts.batchSize ?? 64, 1024));
+    this.injectCapacity = Math.max(64, this.batchSize);
+    this.macs = new MacTable({
+      limit: opts.macLimit ?? 8192,
+      limitPerPort: opts.macLimitPerPort ?? 1024,
+      agingMs: opts.macAgingMs ?? 300_000,
+    });
+    this.delivered = new Uint8Array(Math.max(this.batchSize, this.injectCapacity));
+    this.sentMark = new Uint8Array(Math.max(this.batchSize, this.injectCapacity, SEGMENT_CAPACITY));
+    this.lastExpire = this.clock.now();
+    this.pipe = new Pipeline(this.name, this.clock, this.log, this.ports, {
+      originate: (bytes, o, start) => this.originate(bytes, o, start),
+      clone: (b, i, o, start) => this.clone(b, i, o, start),
+    });
+  }
+
+  // ---- control surface ----------------------------------------------------------------------------------
+
+  /** Bumped on every configuration change (ports, extension chain). */
+  get generation(): number {
+    return this.gen;
+  }
+
+  addPort(backend: PortBackend, cfg: PortConfig): PortId {
+    if (this.closed) throw new Error(`switch ${this.name} is closed`);
+    if (this.ports.byName(cfg.name) !== undefined) throw new Error(`port name '${cfg.name}' already exists on ${this.name}`);
+    const id = this.ports.allocId();
+    const txCap = Math.max(this.batchSize, this.injectCapacity);
+    const p = new PortState(id, backend, cfg, this.batchSize, txCap, (q) => this.service(q));
+    this.ports.add(p);
+    this.macs.setPortLimit(id, cfg.macLimit);
+    this.gen++;
+    if (this.running) backend.start(p.service);
+    this.portEvent('created', p);
+    if (cfg.up) this.portEvent('connected', p);
+    return id;
+  }
+
+  updatePort(id: PortId, cfg: PortConfig): void {
+    const p = this.mustPort(id);
+    const wasUp = p.up;
+    p.reconfigure(cfg);
+    this.ports.rebuild();
+    this.macs.setPortLimit(id, cfg.macLimit);
+    this.macs.flushPort(id);
+    this.gen++;
+    this.portEvent('updated', p);
+    if (wasUp !== cfg.up) this.portEvent(cfg.up ? 'connected' : 'disconnected', p);
+  }
+
+  /** Remove a port: its MACs are flushed, its back end stopped and closed (the switch owns it since addPort). */
+  removePort(id: PortId): void {
+    const p = this.mustPort(id);
+    this.ports.remove(id);
+    this.macs.flushPort(id);
+    this.gen++;
+    p.backend.stop();
+    p.backend.close();
+    this.portEvent('disconnected', p);
+    this.portEvent('deleted', p);
+  }
+
+  portId(name: string): PortId | undefined {
+    return this.ports.byName(name)?.id;
+  }
+
+  setExtensions(chain: readonly ExtensionBinding[]): void {
+    validateChain(chain);
+    const copy = chain.slice();
+    if (this.busy > 0) {
+      this.pendingChain = copy; // called from inside a hook: applied when the current batch is done
+      return;
+    }
+    this.pipe.apply(copy);
+    this.gen++;
+  }
+
+  extensions(): ExtensionStatus[] {
+    return this.pipe.status();
+  }
+
+  macTable(): MacEntry[] {
+    return this.macs.entries(this.clock.now()).map((e) => ({
+      mac: e.mac,
+      vlan: e.domain < VSID_DOMAIN ? e.domain : 0,
+      vsid: e.domain >= VSID_DOMAIN ? e.domain - VSID_DOMAIN : 0,
+      port: e.port,
+      ageMs: e.ageMs,
+    }));
+  }
+
+  portCounters(id: PortId): PortCounters {
+    return this.mustPort(id).counters.snapshot();
+  }
+
+  switchCounters(): PortCounters {
+    return this.counters.snapshot();
+  }
+
+  /** Frame accounting and MAC learning counters (received = forwarded + dropped + undelivered, after a poll). */
+  frameTotals(): Readonly<FrameTotals> {
+    return { ...this.totals };
+  }
+
+  /** MAC table occupancy. */
+  macStats(): { size: number; limit: number; refused: number; moves: number } {
+    return { size: this.macs.size, limit: this.macs.limit, refused: this.totals.macLearnRefused, moves: this.totals.macMoves };
+  }
+
+  /** Tracing for `xsctl trace`: extensions see it as ctx.trace (null = off). */
+  setTracer(t: Tracer | null): void {
+    this.pipe.ctx.trace = t;
+  }
+
+  poll(maxBatches = Infinity): number {
+    if (this.closed) return 0;
+    let frames = 0;
+    const now = this.clock.now();
+    this.maybeExpire(now);
+    frames += this.drainInjected();
+    let batches = 0;
+    let any = true;
+    while (any && batches < maxBatches) {
+      any = false;
+      const list = this.ports.list;
+      for (let k = 0; k < list.length && batches < maxBatches; k++) {
+        const n = this.rxBatch(list[k]!);
+        if (n > 0) {
+          any = true;
+          frames += n;
+          batches++;
+        }
+      }
+    }
+    return frames;
+  }
+
+  /** Extension timers and MAC aging; start() calls it about once a second, poll-driven tests call it directly. */
+  tick(): void {
+    if (this.closed) return;
+    const now = this.clock.now();
+    this.maybeExpire(now);
+    this.busy++;
+    try {
+      this.pipe.tick(now);
+    } finally {
+      this.busy--;
+    }
+    this.applyPending();
+    this.drainInjected();
+  }
+
+  start(): void {
+    if (this.running || this.closed) return;
+    this.running = true;
+    for (const p of this.ports.list) p.backend.start(p.service);
+    this.timer = setInterval(() => this.tick(), 1000);
+    this.timer.unref();
+  }
+
+  stop(): void {
+    if (!this.running) return;
+    this.running = false;
+    for (const p of this.ports.list) p.backend.stop();
+    if (this.timer !== null) clearInterval(this.timer);
+    this.timer = null;
+  }
+
+  close(): void {
+    if (this.closed) return;
+    this.stop();
+    this.pipe.detachAll();
+    for (const p of this.ports.list) p.backend.close();
+    this.closed = true;
+  }
+
+  private mustPort(id: PortId): PortState {
+    const p = this.ports.get(id);
+    if (p === undefined) throw new Error(`no port ${id} on switch ${this.name}`);
+    return p;
+  }
+
+  private portEvent(type: PortEvent['type'], p: PortState): void {
+    this.pipe.portEvent({ type, port: p.info });
+  }
+
+  private applyPending(): void {
+    if (this.busy > 0 || this.pendingChain === null) return;
+    const c = this.pendingChain;
+    this.pendingChain = null;
+    this.pipe.apply(c);
+    this.gen++;
+  }
+
+  private maybeExpire(now: Millis): void {
+    if (now - this.lastExpire < 1000) return;
+    this.lastExpire = now;
+    this.macs.expire(now);
+  }
+
+  /** Event-loop wake-up for one port: batches until empty or the budget is spent (then yield to other ports). */
+  private service(p: PortState): void {
+    p.serviceScheduled = false;
+    if (!this.running || this.ports.get(p.id) !== p) return;
+    let batches = 0;
+    while (batches < RX_BUDGET && this.rxBatch(p) > 0) batches++;
+    if (batches === RX_BUDGET && !p.serviceScheduled) {
+      p.serviceScheduled = true;
+      setImmediate(p.service);
+    }
+  }
+
+  // ---- data path ----------------------------------------------------------------------------------------
+
+  /** Receive one batch on port p and run it to completion (no await between rx and tx). Returns frames read. */
+  private rxBatch(p: PortState): number {
+    const b = p.rx;
+    const n = p.backend.receive(b, 0, this.batchSize);
+    if (n <= 0) return 0;
+    b.count = n;
+    const now = this.clock.now();
+    this.pipe.ctx.now = now;
+    const c = p.counters;
+    let bytes = 0;
+    for (let i = 0; i < n; i++) {
+      const m = b.meta[i]!;
+      m.inPort = p.id;
+      bytes += m.len;
+      const r = classifyIngress(b.slab, m, p);
+      if (r !== null) m.drop = r;
+    }
+    c.rxFrames += n;
+    c.rxBytes += bytes;
+    this.counters.rxFrames += n;
+    this.counters.rxBytes += bytes;
+    this.totals.received += n;
+    this.busy++;
+    try {
+      this.process(b, 0, n, 0, false, now);
+    } finally {
+      this.busy--;
+      b.count = 0;
+    }
+    this.applyPending();
+    this.drainInjected();
+    return n;
+  }
+
+  /** Run frames [lo, hi) of b through the pipeline from chain position `start`, transmit, account. */
+  private process(b: Batch, lo: number, hi: number, start: number, preset: boolean, now: Millis): void {
+    const pipe = this.pipe;
+    const trace = pipe.ctx.trace;
+    pipe.ingress(b, lo, hi, start);
+    if (!preset) {
+      if (pipe.forwarderActive) pipe.forward(b, lo, hi);
+      else forwardBuiltIn(b, lo, hi, null, this.macs, this.ports, now, this.totals);
+      if (trace !== null) this.traceDest(trace, pipe.forwarderActive ? `forward ${pipe.forwarder!.name}` : 'forward built-in', b, lo, hi);
+    }
+    applyPortPolicy(b, lo, hi, this.ports);
+    if (trace !== null) this.traceDest(trace, 'port policy', b, lo, hi);
+    let live = false;
+    for (let i = lo; i < hi; i++) {
+      if (b.meta[i]!.drop === null) {
+        live = true;
+        break;
+      }
+    }
+    if (live) {
+      pipe.egress(b, lo, hi);
+      this.transmit(b, lo, hi);
+      if (trace !== null) {
+        for (let i = lo; i < hi; i++) {
+          const m = b.meta[i]!;
+          trace.note('tx', m.drop !== null ? `dropped: ${m.drop}` : this.delivered[i] === 1 ? `sent to ${this.destNames(m.dest)}` : 'refused by every destination');
+        }
+      }
+    }
+    this.account(b, lo, hi, live);
+  }
+
+  private destNames(d: FrameMeta['dest']): string {
+    const out: string[] = [];
+    for (let k = 0; k < d.count; k++) {
+      const name = this.ports.get(d.ports[k]!)?.cfg.name ?? `#${d.ports[k]}`;
+      out.push(d.excluded(k) ? `(${name} excluded)` : name);
+    }
+    return out.length === 0 ? 'no destinations' : out.join(', ');
+  }
+
+  private traceDest(t: Tracer, stage: string, b: Batch, lo: number, hi: number): void {
+    for (let i = lo; i < hi; i++) {
+      const m = b.meta[i]!;
+      t.note(stage, m.drop !== null ? `dropped: ${m.drop}` : this.destNames(m.dest));
+    }
+  }
+
+  /**
+   * `xsctl trace`: run one frame, as if received on port `id`, through the real pipeline (it is counted and
+   * sent like any other) and return each stage's verdict, extensions' own ctx.trace notes included.
+   */
+  traceFrame(id: PortId, bytes: Uint8Array): { stage: string; verdict: string }[] {
+    const p = this.mustPort(id);
+    const notes: { stage: string; verdict: string }[] = [];
+    if (bytes.length > MAX_INJECT_FRAME) return [{ stage: 'rx', verdict: `refused: ${bytes.length} bytes` }];
+    const tracer: Tracer = { note: (stage, verdict) => void notes.push({ stage, verdict }) };
+    const prev = this.pipe.ctx.trace;
+    this.pipe.ctx.trace = tracer;
+    try {
+      if (this.traceBatch === null) this.traceBatch = new Batch(1, slotSizeFor(MAX_INJECT_FRAME));
+      const b = this.traceBatch;
+      const m = b.meta[0]!;
+      m.reset();
+      m.off = HEADROOM;
+      m.len = bytes.length;
+      b.slab.set(bytes, m.off);
+      m.inPort = id;
+      b.count = 1;
+      p.counters.rxFrames++;
+      p.counters.rxBytes += bytes.length;
+      this.counters.rxFrames++;
+      this.counters.rxBytes += bytes.length;
+      this.totals.received++;
+      tracer.note('rx', `port ${p.cfg.name}, ${bytes.length} bytes`);
+      const r = classifyIngress(b.slab, m, p);
+      if (r !== null) m.drop = r;
+      tracer.note('classify', r !== null ? `dropped: ${r}` : `vlan ${m.vlan} pcp ${m.pcp} vsid ${m.vsid}`);
+      const now = this.clock.now();
+      this.pipe.ctx.now = now;
+      this.busy++;
+      try {
+        this.process(b, 0, 1, 0, false, now);
+      } finally {
+        this.busy--;
+        b.count = 0;
+      }
+      this.applyPending();
+      this.drainInjected();
+    } finally {
+      this.pipe.ctx.trace = prev;
+    }
+    return notes;
+  }
+
+  /** Every frame ends one way: dropped (counted by reason against its port), forwarded, or undelivered. */
+  private account(b: Batch, lo: number, hi: number, sent: boolean): void {
+    const t = this.totals;
+    for (let i = lo; i < hi; i++) {
+      const m = b.meta[i]!;
+      if (m.drop !== null) {
+        this.countDrop(m.inPort, m.drop);
+        t.dropped++;
+      } else if (sent && this.delivered[i] === 1) {
+        t.forwarded++;
+      } else {
+        t.undelivered++;
+      }
+    }
+  }
+
+  private countDrop(port: number, reason: DropReason, n = 1): void {
+    this.counters.drop(reason, n);
+    const p = this.ports.get(port);
+    if (p !== undefined) p.counters.drop(reason, n);
+  }
+
+  /** Collect per-destination index lists, then send to each port (tag pushed and undone around the send). */
+  private transmit(b: Batch, lo: number, hi: number): void {
+    const delivered = this.delivered;
+    this.touchedCount = 0;
+    for (let i = lo; i < hi; i++) {
+      delivered[i] = 0;
+      const m = b.meta[i]!;
+      if (m.drop !== null) continue;
+      const d = m.dest;
+      for (let k = 0; k < d.count; k++) {
+        const f = d.flags[k]!;
+        if ((f & DEST_EXCLUDED) !== 0) continue;
+        const p = this.ports.get(d.ports[k]!);
+        if (p === undefined || !p.up) {
+          this.countDrop(d.ports[k]!, 'port-down');
+          continue;
+        }
+        const c = p.txCount;
+        if (c > 0 && p.txIdx[c - 1] === i) continue; // listed twice
+        if (c === 0) this.touched[this.touchedCount++] = p;
+        p.txIdx[c] = i;
+        p.txFlags[c] = f;
+        p.txCount = c + 1;
+      }
+    }
+    // ports with offload first: a frame needing checksum completion for another port is completed in place
+    for (let pass = 0; pass < 2; pass++) {
+      for (let k = 0; k < this.touchedCount; k++) {
+        const p = this.touched[k]!;
+        if (p.backend.offload === (pass === 0)) this.sendTo(b, p);
+      }
+    }
+    for (let k = 0; k < this.touchedCount; k++) this.touched[k]!.txCount = 0;
+  }
+
+  private sendTo(b: Batch, p: PortState): void {
+    const idx = p.txIdx;
+    let count = p.txCount;
+    if (!p.backend.offload) count = this.softwareOffload(b, p, count);
+    if (count === 0) return;
+    const pv = p.vlan;
+    for (let j = 0; j < count; j++) {
+      const m = b.meta[idx[j]!]!;
+      const tci = egressTci(pv, m.vlan, m.pcp, p.txFlags[j]!);
+      if (tci >= 0) {
+        pushTag(b, m, tci);
+        p.txTagged[j] = 1;
+      } else {
+        p.txTagged[j] = 0;
+      }
+    }
+    const sent = this.sendAll(b, p, idx, count);
+    const c = p.counters;
+    let bytes = 0;
+    for (let j = 0; j < count; j++) {
+      const i = idx[j]!;
+      const m = b.meta[i]!;
+      if (this.sentMark[j] === 1) {
+        bytes += m.len;
+        this.delivered[i] = 1;
+      }
+      if (p.txTagged[j] === 1) popTag(b, m);
+    }
+    c.txFrames += sent;
+    c.txBytes += bytes;
+    this.counters.txFrames += sent;
+    this.counters.txBytes += bytes;
+  }
+
+  /**
+   * backend.send, continued past a frame the back end failed on (counted tx-error; sendmmsg stops at the first
+   * error); a back end that stops without an error is full: the rest is counted tx-full. Marks sentMark[j].
+   */
+  private sendAll(b: Batch, p: PortState, idx: Uint16Array, count: number): number {
+    const st = p.backend.stats;
+    const mark = this.sentMark;
+    let done = 0;
+    let sent = 0;
+    while (done < count) {
+      const errs = st.txErrors;
+      // subarray only after an error (rare): the common path allocates nothing
+      const n = p.backend.send(b, done === 0 ? idx : idx.subarray(done, count), count - done);
+      for (let j = done; j < done + n; j++) mark[j] = 1;
+      sent += n;
+      done += n;
+      if (done >= count) break;
+      if (st.txErrors > errs) {
+        mark[done] = 0;
+        this.countDrop(p.id, 'tx-error');
+        done++;
+        continue;
+      }
+      for (let j = done; j < count; j++) mark[j] = 0;
+      this.countDrop(p.id, 'tx-full', count - done);
+      break;
+    }
+    return sent;
+  }
+
+  /**
+   * For a port without offload: complete partial checksums in place, and segment GSO frames through the
+   * scratch batch (sent here, one frame at a time). Returns the remaining count of idx (GSO frames removed).
+   */
+  private softwareOffload(b: Batch, p: PortState, count: number): number {
+    const idx = p.txIdx;
+    let keep = 0;
+    for (let j = 0; j < count; j++) {
+      const i = idx[j]!;
+      const m = b.meta[i]!;
+      if (m.gsoType !== GSO_NONE) {
+        this.sendSegments(b, i, p, p.txFlags[j]!);
+        continue;
+      }
+      if (m.needsCsum) completeChecksum(b.slab, m);
+      idx[keep] = i;
+      p.txFlags[keep] = p.txFlags[j]!;
+      keep++;
+    }
+    return keep;
+  }
+
+  private sendSegments(b: Batch, i: number, p: PortState, flags: number): void {
+    if (this.segments === null) this.segments = new Batch(SEGMENT_CAPACITY, slotSizeFor(SEGMENT_SLOT_BYTES));
+    const out = this.segments;
+    const n = segmentFrame(b, i, out, 0, SEGMENT_CAPACITY);
+    if (n <= 0) {
+      this.countDrop(p.id, 'gso-unsupported');
+      return;
+    }
+    out.count = n;
+    const src = b.meta[i]!;
+    for (let s = 0; s < n; s++) {
+      const m = out.meta[s]!;
+      m.vlan = src.vlan;
+      m.pcp = src.pcp;
+      m.gsoType = GSO_NONE;
+      if (m.needsCsum) completeChecksum(out.slab, m);
+      const tci = egressTci(p.vlan, m.vlan, m.pcp, flags);
+      if (tci >= 0) pushTag(out, m, tci);
+      this.segIdx[s] = s;
+    }
+    const sent = this.sendAll(out, p, this.segIdx, n);
+    let bytes = 0;
+    for (let s = 0; s < n; s++) if (this.sentMark[s] === 1) bytes += out.meta[s]!.len;
+    p.counters.txFrames += sent;
+    p.counters.txBytes += bytes;
+    this.counters.txFrames += sent;
+    this.counters.txBytes += bytes;
+    if (sent > 0) this.delivered[i] = 1;
+    out.count = 0;
+  }
+
+  // ---- frames from extensions ---------------------------------------------------------------------------
+
+  private buffers(): InjectBuffer {
+    if (this.fill === null) {
+      this.fill = new InjectBuffer(this.injectCapacity);
+      this.work = new InjectBuffer(this.injectCapacity);
+    }
+    return this.fill;
+  }
+
+  /** A slot in the fill buffer, or -1 (counted inject-queue-full). */
+  private slot(): number {
+    const f = this.buffers();
+    if (f.batch.count >= f.batch.capacity) {
+      this.counters.drop('inject-queue-full');
+      return -1;
+    }
+    return f.batch.count;
+  }
+
+  private refuse(reason: DropReason, port: number = NO_PORT): false {
+    this.countDrop(port, reason);
+    return false;
+  }
+
+  private originate(bytes: Uint8Array, o: OriginateOptions, start: number): boolean {
+    if (this.closed) return false;
+    if (!(bytes instanceof Uint8Array) || bytes.length < ETH_HLEN || bytes.length > MAX_INJECT_FRAME) {
+      return this.refuse('inject-invalid');
+    }
+    const as = o?.as;
+    let port: PortState | undefined;
+    if (as !== 'switch') {
+      port = typeof as === 'number' ? this.ports.get(as) : undefined;
+      if (port === undefined) return this.refuse('inject-invalid');
+    }
+    const j = this.slot();
+    if (j < 0) return false;
+    const f = this.fill!;
+    const m = f.batch.meta[j]!;
+    m.reset();
+    m.off = f.batch.slotStart(j) + HEADROOM;
+    m.len = bytes.length;
+    f.batch.slab.set(bytes, m.off);
+    m.originated = true;
+    const r = classifyIngress(f.batch.slab, m, port ?? SWITCH_INGRESS);
+    if (port === undefined) {
+      if (r !== null) return this.refuse('inject-invalid');
+      m.trusted = true;
+      m.inPort = NO_PORT;
+    } else {
+      if (r === 'runt' || r === 'truncated') return this.refuse('inject-invalid', port.id);
+      m.inPort = port.id;
+      m.onBehalfOf = port.id;
+      m.drop = r; // a policy drop of that port's ingress, counted against it when the frame's round runs
+    }
+    if (o.vlan !== undefined) m.vlan = o.vlan & 0xfff;
+    if (o.vsid !== undefined) m.vsid = o.vsid >>> 0;
+    return this.commit(j, start, o.to);
+  }
+
+  private clone(fb: FilterBatch, i: number, o: Partial<OriginateOptions> | undefined, start: number): boolean {
+    if (this.closed) return false;
+    if (!(fb instanceof FilterFrames) || fb.batch === null || !(i >= 0 && i < fb.count)) return this.refuse('inject-invalid');
+    const sb = fb.batch;
+    const src = sb.meta[fb.lo + i]!;
+    if (src.len > MAX_INJECT_FRAME || src.len < ETH_HLEN) return this.refuse('inject-invalid', src.inPort);
+    const j = this.slot();
+    if (j < 0) return false;
+    const f = this.fill!;
+    const m = f.batch.meta[j]!;
+    m.copyFrom(src);
+    m.off = f.batch.slotStart(j) + HEADROOM;
+    f.batch.slab.set(sb.slab.subarray(src.off, src.off + src.len), m.off);
+    m.cloned = true;
+    m.drop = null;
+    m.dropBy = '';
+    m.dest.clear();
+    const as = o?.as;
+    if (as === 'switch') {
+      m.trusted = true;
+      m.inPort = NO_PORT;
+      m.onBehalfOf = NO_PORT;
+    } else if (typeof as === 'number') {
+      if (this.ports.get(as) === undefined) return this.refuse('inject-invalid');
+      m.trusted = false;
+      m.inPort = as;
+      m.onBehalfOf = as;
+    }
+    if (o?.vlan !== undefined) m.vlan = o.vlan & 0xfff;
+    if (o?.vsid !== undefined) m.vsid = o.vsid >>> 0;
+    return this.commit(j, start, o?.to);
+  }
+
+  private commit(j: number, start: number, to: readonly PortId[] | undefined): boolean {
+    const f = this.fill!;
+    const m = f.batch.meta[j]!;
+    f.start[j] = Math.min(start, 0xffff);
+    f.preset[j] = 0;
+    if (to !== undefined) {
+      m.dest.clear();
+      for (const id of to) if (Number.isInteger(id) && id >= 0) m.dest.add(id);
+      f.preset[j] = 1;
+    }
+    f.batch.count = j + 1;
+    this.totals.injected++;
+    return true;
+  }
+
+  /** Run queued originated/cloned frames, in rounds, in runs of the same start position. Returns frames run. */
+  private drainInjected(): number {
+    if (this.fill === null) return 0;
+    let frames = 0;
+    for (let round = 0; round < MAX_INJECT_ROUNDS && this.fill.batch.count > 0; round++) {
+      const w = this.fill;
+      this.fill = this.work!;
+      this.work = w;
+      const b = w.batch;
+      const n = b.count;
+      const now = this.clock.now();
+      this.pipe.ctx.now = now;
+      let lo = 0;
+      this.busy++;
+      try {
+        while (lo < n) {
+          const s = w.start[lo]!;
+          const pr = w.preset[lo]!;
+          let hi = lo + 1;
+          while (hi < n && w.start[hi] === s && w.preset[hi] === pr) hi++;
+          this.process(b, lo, hi, s, pr === 1, now);
+          lo = hi;
+        }
+      } finally {
+        this.busy--;
+        b.count = 0;
+      }
+      this.applyPending();
+      frames += n;
+    }
+    return frames;
+  }
+}
