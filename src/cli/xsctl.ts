@@ -1,0 +1,495 @@
+// cli/xsctl.ts: the command-line client of xswitchd's API (cli-contract.md). Readable tables, --json on every
+// read, exit codes scripts can trust: 0 ok, 1 refused by the daemon, 2 usage error, 3 daemon unreachable.
+
+import { readFileSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
+import { stringify as yamlStringify } from 'yaml';
+import { ApiClient, type ApiResponse, DEFAULT_SOCKET } from '../control/client.js';
+import { parseDocumentText, resolveExtensionPaths } from '../control/config.js';
+
+export const EXIT_OK = 0;
+export const EXIT_REFUSED = 1;
+export const EXIT_USAGE = 2;
+export const EXIT_UNREACHABLE = 3;
+
+export const USAGE = `usage: xsctl [--socket PATH] [--json] COMMAND ...     (env XSWITCH_SOCKET; default ${DEFAULT_SOCKET})
+  status                                  daemon version, host, store, switch count
+  apply -f FILE [--dry-run]               apply a whole YAML/JSON document (what is not in it is removed)
+  export                                  print the desired-state document (YAML; JSON with --json)
+  switch add NAME | switch del NAME | switch list
+  port add SWITCH NAME (--tap IFNAME | --veth IFNAME | --internal [IFNAME]) [--mac MAC] [--vsid N]
+           [--access VID | --trunk VID,VID,... [--native VID]] [--no-offload] [--mac-limit N] [--down]
+  port del SWITCH NAME | port list SWITCH
+  port set SWITCH NAME [--up|--down] [--access VID | --trunk LIST [--native VID] | --no-vlan] [--mac MAC|none]
+           [--vsid N] [--mac-limit N] [--offload|--no-offload]
+  ext add SWITCH NAME --path FILE [--config JSON] [--disabled] [--position N]
+  ext del SWITCH NAME | ext enable SWITCH NAME | ext disable SWITCH NAME | ext list SWITCH
+  ext order SWITCH NAME,NAME,...          new full order (capture*, filter*, forwarding?)
+  mac SWITCH                              MAC table
+  counters SWITCH [PORT]                  rx/tx frames and bytes, drops by reason
+exit codes: 0 ok, 1 refused by xswitchd, 2 usage error, 3 cannot reach xswitchd`;
+
+class UsageError extends Error {}
+
+interface Io {
+  out(s: string): void;
+  err(s: string): void;
+}
+
+/** Command-line words after the command, with flag helpers. */
+class Args {
+  private readonly used = new Set<number>();
+  constructor(private readonly words: string[]) {}
+
+  /** Value of `--name V` or `--name=V`; undefined when absent. */
+  value(name: string): string | undefined {
+    for (let i = 0; i < this.words.length; i++) {
+      const w = this.words[i]!;
+      if (w === name) {
+        const v = this.words[i + 1];
+        if (v === undefined || this.used.has(i + 1)) throw new UsageError(`${name} needs a value`);
+        this.used.add(i).add(i + 1);
+        return v;
+      }
+      if (w.startsWith(`${name}=`)) {
+        this.used.add(i);
+        return w.slice(name.length + 1);
+      }
+    }
+    return undefined;
+  }
+
+  /** `--name` with an optional value (taken only if the next word is not a flag). */
+  optionalValue(name: string): { present: boolean; value?: string } {
+    for (let i = 0; i < this.words.length; i++) {
+      if (this.words[i] !== name) continue;
+      this.used.add(i);
+      const v = this.words[i + 1];
+      if (v !== undefined && !v.startsWith('-') && !this.used.has(i + 1)) {
+        this.used.add(i + 1);
+        return { present: true, value: v };
+      }
+      return { present: true };
+    }
+    return { present: false };
+  }
+
+  flag(name: string): boolean {
+    const i = this.words.indexOf(name);
+    if (i < 0) return false;
+    this.used.add(i);
+    return true;
+  }
+
+  int(name: string): number | undefined {
+    const v = this.value(name);
+    if (v === undefined) return undefined;
+    if (!/^-?\d+$/.test(v)) throw new UsageError(`${name} needs an integer, got ${v}`);
+    return Number(v);
+  }
+
+  intList(name: string): number[] | undefined {
+    const v = this.value(name);
+    if (v === undefined) return undefined;
+    const parts = v.split(',').map((s) => s.trim());
+    if (parts.some((p) => !/^\d+$/.test(p))) throw new UsageError(`${name} needs a comma-separated list of VLAN ids, got ${v}`);
+    return parts.map(Number);
+  }
+
+  flagIndex(name: string): number {
+    return this.words.indexOf(name);
+  }
+
+  /** The next `n` positional words (words not starting with '-' that no flag took; not the word after `skipAfter`). */
+  positionals(n: number, names: string[], skipAfter = -2): string[] {
+    const out: string[] = [];
+    for (let i = 0; i < this.words.length && out.length < n; i++) {
+      if (this.used.has(i) || (i === skipAfter + 1 && this.words.filter((w, k) => k > i && !this.used.has(k) && !w.startsWith('-')).length >= n - out.length)) continue;
+      const w = this.words[i]!;
+      if (w.startsWith('-') && w !== '-') continue;
+      this.used.add(i);
+      out.push(w);
+    }
+    if (out.length < n) throw new UsageError(`missing ${names.slice(out.length).join(' ')}`);
+    return out;
+  }
+
+  optionalPositional(): string | undefined {
+    for (let i = 0; i < this.words.length; i++) {
+      if (this.used.has(i) || this.words[i]!.startsWith('-')) continue;
+      this.used.add(i);
+      return this.words[i];
+    }
+    return undefined;
+  }
+
+  /** Refuse anything left over (typo-safety). */
+  done(): void {
+    const left = this.words.filter((_, i) => !this.used.has(i));
+    if (left.length > 0) throw new UsageError(`unexpected argument${left.length > 1 ? 's' : ''}: ${left.join(' ')}`);
+  }
+}
+
+/** Aligned columns, two spaces apart. */
+export function table(headers: string[], rows: string[][]): string {
+  const w = headers.map((h, k) => Math.max(h.length, ...rows.map((r) => (r[k] ?? '').length)));
+  const line = (r: string[]): string => r.map((c, k) => (k === r.length - 1 ? c : c.padEnd(w[k]!))).join('  ').trimEnd();
+  return `${[line(headers), ...rows.map(line)].join('\n')}\n`;
+}
+
+function isRecord(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+function str(v: unknown): string {
+  if (v === null || v === undefined) return '-';
+  if (typeof v === 'string') return v;
+  return JSON.stringify(v);
+}
+
+function vlanText(v: unknown): string {
+  if (!isRecord(v) || v['mode'] === 'none' || v['mode'] === undefined) return '-';
+  if (v['mode'] === 'access') return `access ${str(v['id'])}`;
+  const allowed = Array.isArray(v['allowed']) ? v['allowed'].join(',') : '';
+  return `trunk ${allowed}${v['native'] !== undefined ? ` native ${str(v['native'])}` : ''}`;
+}
+
+function ifaceText(v: unknown, ifname?: unknown): string {
+  if (!isRecord(v)) return '-';
+  if (typeof v['tap'] === 'string') return `tap ${v['tap']}`;
+  if (typeof v['veth'] === 'string') return `veth ${v['veth']}`;
+  if (typeof v['uplink'] === 'string') return `uplink ${v['uplink']}`;
+  if (v['internal'] === true) return `internal ${typeof ifname === 'string' ? ifname : str(v['name'])}`;
+  return str(v);
+}
+
+function dropsText(v: unknown): string {
+  if (!isRecord(v)) return '-';
+  const e = Object.entries(v).filter(([, n]) => typeof n === 'number' && n > 0);
+  return e.length === 0 ? '-' : e.map(([k, n]) => `${k}=${String(n)}`).join(' ');
+}
+
+const enc = encodeURIComponent;
+
+export interface CliEnv {
+  readonly env: NodeJS.ProcessEnv;
+  readonly cwd: string;
+  readonly io: Io;
+}
+
+/** Run one xsctl invocation; returns the exit code. */
+export async function run(argv: readonly string[], ctx: CliEnv): Promise<number> {
+  const { io } = ctx;
+  let socket = ctx.env['XSWITCH_SOCKET'] ?? DEFAULT_SOCKET;
+  let json = false;
+  const words: string[] = [];
+  try {
+    for (let i = 0; i < argv.length; i++) {
+      const a = argv[i]!;
+      if (a === '--json') json = true;
+      else if (a === '--socket') {
+        const v = argv[++i];
+        if (v === undefined) throw new UsageError('--socket needs a path');
+        socket = v;
+      } else if (a.startsWith('--socket=')) socket = a.slice('--socket='.length);
+      else if (a === '-h' || a === '--help' || a === 'help') {
+        io.out(`${USAGE}\n`);
+        return EXIT_OK;
+      } else words.push(a);
+    }
+    if (words.length === 0) throw new UsageError('missing command');
+    const client = new ApiClient({ socket: resolve(ctx.cwd, socket) });
+    return await command(words, client, json, ctx);
+  } catch (err: unknown) {
+    if (err instanceof UsageError) {
+      io.err(`xsctl: ${err.message}\n${USAGE}\n`);
+      return EXIT_USAGE;
+    }
+    throw err;
+  }
+}
+
+/** Print a response: the daemon's refusal (exit 1), unreachable (exit 3), or `show` of the body. */
+function finish(r: ApiResponse, json: boolean, io: Io, show: (body: unknown) => string): number {
+  if (!r.ok) {
+    if (json) io.out(`${JSON.stringify({ error: r.error })}\n`);
+    io.err(`xsctl: ${r.error}\n`);
+    return EXIT_UNREACHABLE;
+  }
+  if (r.status >= 200 && r.status < 300) {
+    io.out(json ? `${JSON.stringify(r.body, null, 2)}\n` : show(r.body));
+    return EXIT_OK;
+  }
+  const b = isRecord(r.body) ? r.body : { error: str(r.body) };
+  const body: Record<string, unknown> = { error: typeof b['error'] === 'string' ? b['error'] : `HTTP ${r.status}` };
+  if (b['field'] !== undefined) body['field'] = b['field'];
+  if (Array.isArray(b['errors'])) body['errors'] = b['errors'];
+  if (json) io.out(`${JSON.stringify(body, null, 2)}\n`);
+  const errors = Array.isArray(body['errors']) ? (body['errors'] as unknown[]) : [];
+  if (errors.length > 0) {
+    io.err(`xsctl: refused: ${errors.length} error${errors.length === 1 ? '' : 's'}\n`);
+    for (const e of errors) io.err(isRecord(e) ? `  ${str(e['path'])}: ${str(e['message'])}\n` : `  ${str(e)}\n`);
+  } else {
+    io.err(`xsctl: ${String(body['error'])}\n`);
+  }
+  return EXIT_REFUSED;
+}
+
+function revisionLine(what: string): (b: unknown) => string {
+  return (b) => `${what}${isRecord(b) && typeof b['revision'] === 'number' ? ` (revision ${b['revision']})` : ''}\n`;
+}
+
+async function command(words: string[], c: ApiClient, json: boolean, ctx: CliEnv): Promise<number> {
+  const { io } = ctx;
+  const [cmd, ...rest] = words;
+  const sub = rest[0];
+  const a = new Args(rest);
+  const subArgs = new Args(rest.slice(1));
+  switch (cmd) {
+    case 'status': {
+      a.done();
+      return finish(await c.call('GET', '/v1/status'), json, io, (b) => {
+        const s = isRecord(b) ? b : {};
+        const degraded = Array.isArray(s['degraded']) ? s['degraded'] : null;
+        return table(['KEY', 'VALUE'], [
+          ['version', str(s['version'])], ['host', str(s['host'])], ['store', str(s['store'])], ['socket', str(s['socket'])],
+          ['revision', str(s['revision'])], ['switches', str(s['switches'])], ['pid', str(s['pid'])],
+          ['state', degraded === null ? 'ok' : `degraded: ${degraded.map((e) => (isRecord(e) ? `${str(e['path'])}: ${str(e['message'])}` : str(e))).join('; ')}`],
+        ]);
+      });
+    }
+    case 'apply': {
+      const file = a.value('-f') ?? a.value('--file');
+      const dryRun = a.flag('--dry-run');
+      a.done();
+      if (file === undefined) throw new UsageError('apply needs -f FILE');
+      let text: string;
+      const path = resolve(ctx.cwd, file);
+      try {
+        text = readFileSync(file === '-' ? 0 : path, 'utf8');
+      } catch (err: unknown) {
+        throw new UsageError(`cannot read ${file}: ${err instanceof Error ? err.message : String(err)}`);
+      }
+      const parsed = parseDocumentText(text);
+      if (!parsed.ok) {
+        const body = { error: `${file} is not valid YAML/JSON: ${parsed.error}`, field: '', errors: [{ path: '', message: parsed.error }] };
+        if (json) io.out(`${JSON.stringify(body, null, 2)}\n`);
+        io.err(`xsctl: ${body.error}\n`);
+        return EXIT_REFUSED;
+      }
+      resolveExtensionPaths(parsed.value, file === '-' ? ctx.cwd : dirname(path));
+      return finish(await c.call('PUT', `/v1/desired${dryRun ? '?dryRun=1' : ''}`, parsed.value ?? null), json, io, (b) => {
+        const r = isRecord(b) ? b : {};
+        const actions = Array.isArray(r['actions']) ? (r['actions'] as Record<string, unknown>[]) : [];
+        const head = dryRun
+          ? `dry run: ${actions.length} action${actions.length === 1 ? '' : 's'} would apply (nothing changed)\n`
+          : actions.length === 0 ? `unchanged (revision ${str(r['revision'])})\n` : `applied: ${actions.length} action${actions.length === 1 ? '' : 's'} (revision ${str(r['revision'])})\n`;
+        return head + actions.map((x) => `  ${str(x['op'])} ${str(x['switch'])}${x['port'] !== undefined ? `/${str(x['port'])}` : ''}${Array.isArray(x['order']) ? ` [${(x['order'] as string[]).join(', ')}]` : ''}\n`).join('');
+      });
+    }
+    case 'export': {
+      a.done();
+      const r = await c.call('GET', '/v1/desired');
+      if (r.ok && r.status === 200 && isRecord(r.body)) {
+        const doc = r.body['document'];
+        io.out(json ? `${JSON.stringify(doc, null, 2)}\n` : `# revision ${str(r.body['revision'])}\n${yamlStringify(doc)}`);
+        return EXIT_OK;
+      }
+      return finish(r, json, io, () => '');
+    }
+    case 'switch': {
+      switch (sub) {
+        case 'add': {
+          const [name] = subArgs.positionals(1, ['NAME']);
+          subArgs.done();
+          return finish(await c.call('POST', '/v1/switches', { name }), json, io, revisionLine(`switch ${name!} added`));
+        }
+        case 'del': {
+          const [name] = subArgs.positionals(1, ['NAME']);
+          subArgs.done();
+          return finish(await c.call('DELETE', `/v1/switches/${enc(name!)}`), json, io, revisionLine(`switch ${name!} deleted`));
+        }
+        case 'list': {
+          subArgs.done();
+          return finish(await c.call('GET', '/v1/switches'), json, io, (b) => table(['NAME', 'PORTS', 'EXTENSIONS', 'UPLINK'],
+            (Array.isArray(b) ? b : []).map((s: Record<string, unknown>) => [str(s['name']), str(s['ports']), str(s['extensions']), str(s['uplink'])])));
+        }
+        default:
+          throw new UsageError(`switch needs add, del or list${sub === undefined ? '' : ` (got ${sub})`}`);
+      }
+    }
+    case 'port':
+      return portCommand(sub, subArgs, c, json, io);
+    case 'ext':
+      return extCommand(sub, subArgs, c, json, ctx);
+    case 'mac': {
+      const [sw] = a.positionals(1, ['SWITCH']);
+      a.done();
+      return finish(await c.call('GET', `/v1/switches/${enc(sw!)}/macs`), json, io, (b) => table(['MAC', 'VLAN', 'VSID', 'PORT', 'AGE'],
+        (Array.isArray(b) ? b : []).map((m: Record<string, unknown>) => [str(m['mac']), str(m['vlan']), str(m['vsid']), str(m['port']),
+          typeof m['ageMs'] === 'number' ? `${(m['ageMs'] / 1000).toFixed(1)}s` : '-'])));
+    }
+    case 'counters': {
+      const [sw] = a.positionals(1, ['SWITCH']);
+      const port = a.optionalPositional();
+      a.done();
+      const path = `/v1/switches/${enc(sw!)}/counters${port === undefined ? '' : `?port=${enc(port)}`}`;
+      return finish(await c.call('GET', path), json, io, (b) => {
+        const r = isRecord(b) ? b : {};
+        const rows: string[][] = [];
+        const row = (name: string, x: unknown): void => {
+          const p = isRecord(x) ? x : {};
+          rows.push([name, str(p['rxFrames']), str(p['rxBytes']), str(p['txFrames']), str(p['txBytes']), dropsText(p['drops'])]);
+        };
+        for (const [n, x] of Object.entries(isRecord(r['ports']) ? r['ports'] : {})) row(n, x);
+        if (port === undefined) row(`(switch ${sw!})`, r['switch']);
+        return table(['PORT', 'RX-FRAMES', 'RX-BYTES', 'TX-FRAMES', 'TX-BYTES', 'DROPS'], rows);
+      });
+    }
+    default:
+      throw new UsageError(`unknown command ${cmd!}`);
+  }
+}
+
+/** The VLAN flags of port add/set: undefined when none was given. */
+function vlanFlags(a: Args): Record<string, unknown> | null | undefined {
+  const access = a.int('--access');
+  const trunk = a.intList('--trunk');
+  const native = a.int('--native');
+  const none = a.flag('--no-vlan');
+  if ([access !== undefined, trunk !== undefined, none].filter((x) => x).length > 1) throw new UsageError('choose one of --access, --trunk, --no-vlan');
+  if (native !== undefined && trunk === undefined) throw new UsageError('--native goes with --trunk');
+  if (access !== undefined) return { mode: 'access', id: access };
+  if (trunk !== undefined) return native === undefined ? { mode: 'trunk', allowed: trunk } : { mode: 'trunk', allowed: trunk, native };
+  return none ? null : undefined;
+}
+
+async function portCommand(sub: string | undefined, a: Args, c: ApiClient, json: boolean, io: Io): Promise<number> {
+  switch (sub) {
+    case 'add': {
+      const tap = a.value('--tap');
+      const veth = a.value('--veth');
+      const mac = a.value('--mac');
+      const vsid = a.int('--vsid');
+      const vlan = vlanFlags(a);
+      const noOffload = a.flag('--no-offload');
+      const macLimit = a.int('--mac-limit');
+      const down = a.flag('--down');
+      const internalAt = a.flagIndex('--internal');
+      const [sw, name] = a.positionals(2, ['SWITCH', 'NAME'], internalAt);
+      // After the positionals, so `port add sw0 p1 --internal` does not take p1 as the interface name.
+      const internal = a.optionalValue('--internal');
+      a.done();
+      const kinds = [tap !== undefined, veth !== undefined, internal.present].filter((x) => x).length;
+      if (kinds !== 1) throw new UsageError('port add needs exactly one of --tap IFNAME, --veth IFNAME, --internal [IFNAME]');
+      const iface = tap !== undefined ? { tap } : veth !== undefined ? { veth } : internal.value === undefined ? { internal: true } : { internal: true, name: internal.value };
+      const body: Record<string, unknown> = { name, interface: iface };
+      if (mac !== undefined) body['mac'] = mac;
+      if (vsid !== undefined) body['vsid'] = vsid;
+      if (vlan !== undefined && vlan !== null) body['vlan'] = vlan;
+      if (noOffload) body['offload'] = false;
+      if (macLimit !== undefined) body['macLimit'] = macLimit;
+      if (down) body['up'] = false;
+      return finish(await c.call('POST', `/v1/switches/${enc(sw!)}/ports`, body), json, io, revisionLine(`port ${name!} added to ${sw!}`));
+    }
+    case 'del': {
+      const [sw, name] = a.positionals(2, ['SWITCH', 'NAME']);
+      a.done();
+      return finish(await c.call('DELETE', `/v1/switches/${enc(sw!)}/ports/${enc(name!)}`), json, io, revisionLine(`port ${name!} deleted from ${sw!}`));
+    }
+    case 'list': {
+      const [sw] = a.positionals(1, ['SWITCH']);
+      a.done();
+      return finish(await c.call('GET', `/v1/switches/${enc(sw!)}/ports`), json, io, (b) => table(['NAME', 'ID', 'INTERFACE', 'MAC', 'VLAN', 'VSID', 'UP', 'OFFLOAD'],
+        (Array.isArray(b) ? b : []).map((p: Record<string, unknown>) => [str(p['name']), str(p['id']), ifaceText(p['interface'], p['ifname']), str(p['mac']),
+          vlanText(p['vlan']), p['vsid'] === 0 ? '-' : str(p['vsid']), p['up'] === true ? 'up' : 'down', p['offload'] === true ? 'on' : 'off'])));
+    }
+    case 'set': {
+      const up = a.flag('--up');
+      const down = a.flag('--down');
+      const vlan = vlanFlags(a);
+      const mac = a.value('--mac');
+      const vsid = a.int('--vsid');
+      const macLimit = a.int('--mac-limit');
+      const offload = a.flag('--offload');
+      const noOffload = a.flag('--no-offload');
+      const [sw, name] = a.positionals(2, ['SWITCH', 'NAME']);
+      a.done();
+      if (up && down) throw new UsageError('choose --up or --down');
+      if (offload && noOffload) throw new UsageError('choose --offload or --no-offload');
+      const body: Record<string, unknown> = {};
+      if (up || down) body['up'] = up;
+      if (vlan !== undefined) body['vlan'] = vlan;
+      if (mac !== undefined) body['mac'] = mac === 'none' ? null : mac;
+      if (vsid !== undefined) body['vsid'] = vsid;
+      if (macLimit !== undefined) body['macLimit'] = macLimit;
+      if (offload || noOffload) body['offload'] = offload;
+      if (Object.keys(body).length === 0) throw new UsageError('port set needs something to change (--up, --down, --access, --trunk, ...)');
+      return finish(await c.call('PATCH', `/v1/switches/${enc(sw!)}/ports/${enc(name!)}`, body), json, io, revisionLine(`port ${name!} of ${sw!} updated`));
+    }
+    default:
+      throw new UsageError(`port needs add, del, list or set${sub === undefined ? '' : ` (got ${sub})`}`);
+  }
+}
+
+async function extCommand(sub: string | undefined, a: Args, c: ApiClient, json: boolean, ctx: CliEnv): Promise<number> {
+  const { io } = ctx;
+  switch (sub) {
+    case 'add': {
+      const path = a.value('--path');
+      const config = a.value('--config');
+      const disabled = a.flag('--disabled');
+      const position = a.int('--position');
+      const [sw, name] = a.positionals(2, ['SWITCH', 'NAME']);
+      a.done();
+      if (path === undefined) throw new UsageError('ext add needs --path FILE');
+      const body: Record<string, unknown> = { name, path: resolve(ctx.cwd, path) };
+      if (config !== undefined) {
+        try {
+          body['config'] = JSON.parse(config) as unknown;
+        } catch (err: unknown) {
+          throw new UsageError(`--config is not valid JSON: ${err instanceof Error ? err.message : String(err)}`);
+        }
+      }
+      if (disabled) body['enabled'] = false;
+      if (position !== undefined) body['position'] = position;
+      return finish(await c.call('POST', `/v1/switches/${enc(sw!)}/extensions`, body), json, io, revisionLine(`extension ${name!} added to ${sw!}`));
+    }
+    case 'del': {
+      const [sw, name] = a.positionals(2, ['SWITCH', 'NAME']);
+      a.done();
+      return finish(await c.call('DELETE', `/v1/switches/${enc(sw!)}/extensions/${enc(name!)}`), json, io, revisionLine(`extension ${name!} deleted from ${sw!}`));
+    }
+    case 'enable':
+    case 'disable': {
+      const [sw, name] = a.positionals(2, ['SWITCH', 'NAME']);
+      a.done();
+      return finish(await c.call('PATCH', `/v1/switches/${enc(sw!)}/extensions/${enc(name!)}`, { enabled: sub === 'enable' }), json, io,
+        revisionLine(`extension ${name!} of ${sw!} ${sub}d`));
+    }
+    case 'order': {
+      const [sw, list] = a.positionals(2, ['SWITCH', 'NAME,NAME,...']);
+      a.done();
+      const order = list!.split(',').map((s) => s.trim()).filter((s) => s !== '');
+      return finish(await c.call('PUT', `/v1/switches/${enc(sw!)}/extensions-order`, { order }), json, io, revisionLine(`extensions of ${sw!} reordered: ${order.join(', ')}`));
+    }
+    case 'list': {
+      const [sw] = a.positionals(1, ['SWITCH']);
+      a.done();
+      return finish(await c.call('GET', `/v1/switches/${enc(sw!)}/extensions`), json, io, (b) => table(['NAME', 'KIND', 'ENABLED', 'POSITION', 'FAULTS', 'DISABLED-REASON', 'STATS'],
+        (Array.isArray(b) ? b : []).map((e: Record<string, unknown>) => [str(e['name']), str(e['kind']), e['enabled'] === true ? 'yes' : 'no', str(e['position']),
+          str(e['faults']), str(e['disabledReason']), isRecord(e['stats']) ? Object.entries(e['stats']).map(([k, v]) => `${k}=${str(v)}`).join(' ') || '-' : '-'])));
+    }
+    default:
+      throw new UsageError(`ext needs add, del, enable, disable, order or list${sub === undefined ? '' : ` (got ${sub})`}`);
+  }
+}
+
+/** Entry point of bin/xsctl. */
+export async function main(argv: readonly string[]): Promise<number> {
+  return run(argv, {
+    env: process.env,
+    cwd: process.cwd(),
+    io: { out: (s) => process.stdout.write(s), err: (s) => process.stderr.write(s) },
+  });
+}

@@ -1,0 +1,301 @@
+// control/controller.ts: the one path every change takes (new desired document -> validate -> reconcile -> store),
+// serialized, plus the read models the API serves (switches, ports, extensions, MACs, counters).
+
+import type { PortCounters } from '../dataplane/switch-api.js';
+import { formatMac } from '../wire/ethernet.js';
+import {
+  type ConfigError, type Desired, EMPTY_DESIRED, type PortSpec, type SwitchSpec, UPLINK_PORT, portIfname, toDocument, validateDocument,
+} from './config.js';
+import type { Action, Reconciler, RunningSwitch } from './reconciler.js';
+import type { Store } from './store.js';
+
+/** Logger with the levels the daemon uses. */
+export interface ControlLogger {
+  debug(msg: string, fields?: Record<string, unknown>): void;
+  info(msg: string, fields?: Record<string, unknown>): void;
+  warn(msg: string, fields?: Record<string, unknown>): void;
+  error(msg: string, fields?: Record<string, unknown>): void;
+}
+
+/** An API answer: HTTP status and JSON body. Errors are {error, field?, errors?}. */
+export interface Outcome {
+  readonly status: number;
+  readonly body: unknown;
+}
+
+export interface ErrorBody {
+  error: string;
+  field?: string;
+  errors?: ConfigError[];
+}
+
+export function fail(status: number, error: string, field?: string, errors?: ConfigError[]): Outcome {
+  const body: ErrorBody = { error };
+  if (field !== undefined) body.field = field;
+  if (errors !== undefined) body.errors = errors;
+  return { status, body };
+}
+
+function invalid(errors: ConfigError[], what = 'invalid document'): Outcome {
+  const n = errors.length;
+  return fail(400, `${what}: ${n} error${n === 1 ? '' : 's'}: ${errors.map((e) => `${e.path}: ${e.message}`).join('; ')}`, errors[0]?.path, errors);
+}
+
+/** A plain, mutable copy of the desired document for imperative edits. */
+export type PlainDoc = { host?: string; switches: Record<string, unknown>[] };
+
+export interface ControllerInfo {
+  readonly version: string;
+  readonly host: string;
+  readonly socket: string;
+}
+
+/** `d` without the objects the errors point at (ports, uplinks, extensions, else whole switches); null if none. */
+export function withoutFailing(d: Desired, errors: readonly ConfigError[]): Desired | null {
+  const dropSwitch = new Set<number>();
+  const dropPort = new Set<string>();
+  const dropExt = new Set<string>();
+  const dropUplink = new Set<number>();
+  for (const e of errors) {
+    const m = /^switches\[(\d+)\](?:\.(ports|extensions)\[(\d+)\]|\.(uplink))?/.exec(e.path);
+    if (m === null) return null;
+    const si = Number(m[1]);
+    if (m[2] === 'ports') dropPort.add(`${si}/${m[3]!}`);
+    else if (m[2] === 'extensions') dropExt.add(`${si}/${m[3]!}`);
+    else if (m[4] === 'uplink') dropUplink.add(si);
+    else dropSwitch.add(si);
+  }
+  return {
+    host: d.host,
+    switches: d.switches.flatMap((s, si) => (dropSwitch.has(si) ? [] : [{
+      ...s,
+      uplink: dropUplink.has(si) ? null : s.uplink,
+      ports: s.ports.filter((_, pi) => !dropPort.has(`${si}/${pi}`)),
+      extensions: s.extensions.filter((_, ei) => !dropExt.has(`${si}/${ei}`)),
+    }])),
+  };
+}
+
+const zeroCounters = (): PortCounters => ({ rxFrames: 0, rxBytes: 0, txFrames: 0, txBytes: 0, drops: {} });
+
+export class Controller {
+  private desiredDoc: Desired = EMPTY_DESIRED;
+  private rev = 0;
+  /** Errors of a restore that could not bring the stored state up (the data path then runs less). */
+  private degradedErrors: ConfigError[] | null = null;
+  private queue: Promise<unknown> = Promise.resolve();
+  private readonly started = Date.now();
+
+  constructor(
+    private readonly store: Store,
+    private readonly reconciler: Reconciler,
+    private readonly log: ControlLogger,
+    private readonly info: ControllerInfo,
+  ) {}
+
+  get desired(): Desired {
+    return this.desiredDoc;
+  }
+
+  get revision(): number {
+    return this.rev;
+  }
+
+  /** Run mutations one at a time, in arrival order. */
+  private serial<T>(fn: () => Promise<T>): Promise<T> {
+    const run = this.queue.then(fn, fn);
+    this.queue = run.catch(() => undefined);
+    return run;
+  }
+
+  /** Resolves when no change is in flight. */
+  idle(): Promise<void> {
+    return this.serial(() => Promise.resolve());
+  }
+
+  /** Bring the data path to the stored desired state (daemon start). Returns an error only if the store is unreadable. */
+  restore(): Promise<{ ok: true } | { ok: false; error: string }> {
+    return this.serial(async () => {
+      const l = await this.store.load();
+      if (!l.ok) return { ok: false as const, error: l.error };
+      this.desiredDoc = l.desired;
+      this.rev = l.revision;
+      // Best effort: what cannot come up (a missing veth, a broken extension) is left out and reported, so one
+      // bad port does not keep every other port of the host down after a restart.
+      let attempt = l.desired;
+      const failed: ConfigError[] = [];
+      for (let i = 0; i < 20; i++) {
+        const r = await this.reconciler.reconcile(attempt);
+        if (r.ok) break;
+        failed.push(...r.errors);
+        const next = withoutFailing(attempt, r.errors);
+        if (next === null) break;
+        attempt = next;
+      }
+      if (failed.length === 0) {
+        this.log.info('restored desired state from store', { revision: l.revision, switches: l.desired.switches.length });
+      } else {
+        this.degradedErrors = failed;
+        this.log.error('restored the stored desired state only in part; fix it with xsctl apply / port del', { revision: l.revision, errors: failed });
+      }
+      return { ok: true as const };
+    });
+  }
+
+  status(): Record<string, unknown> {
+    return {
+      version: this.info.version,
+      host: this.info.host,
+      store: this.store.url,
+      socket: this.info.socket,
+      revision: this.rev,
+      switches: this.desiredDoc.switches.length,
+      running: this.reconciler.running.switches.length,
+      pid: process.pid,
+      uptimeSeconds: Math.round((Date.now() - this.started) / 1000),
+      degraded: this.degradedErrors,
+    };
+  }
+
+  getDesired(): Outcome {
+    return { status: 200, body: { revision: this.rev, document: toDocument({ ...this.desiredDoc, host: this.info.host }) } };
+  }
+
+  /** Apply a whole document (raw, from YAML/JSON): the path every change takes. */
+  applyDocument(raw: unknown, opts: { expectedRevision?: number; dryRun?: boolean; created?: boolean } = {}): Promise<Outcome> {
+    return this.serial(() => this.applyLocked(raw, opts));
+  }
+
+  private async applyLocked(raw: unknown, opts: { expectedRevision?: number; dryRun?: boolean; created?: boolean }): Promise<Outcome> {
+    const v = validateDocument(raw);
+    if (!v.ok) return invalid(v.errors);
+    if (v.value.host !== null && v.value.host !== this.info.host) {
+      return fail(400, `the document is for host "${v.value.host}" but this xswitchd is host "${this.info.host}" (start it with --host ${v.value.host}, or drop the host key)`, 'host',
+        [{ path: 'host', message: `document host "${v.value.host}" is not this daemon's host "${this.info.host}"` }]);
+    }
+    if (opts.expectedRevision !== undefined && opts.expectedRevision !== this.rev) {
+      return fail(409, `revision conflict: expected ${opts.expectedRevision}, the store is at ${this.rev} (export again and retry)`, 'revision');
+    }
+    const next: Desired = { host: null, switches: v.value.switches };
+    const p = await this.reconciler.prepare(next);
+    if (!p.ok) return invalid(p.errors);
+    if (opts.dryRun === true) return { status: 200, body: { dryRun: true, revision: this.rev, actions: p.plan.actions } };
+    const r = await this.reconciler.apply(p.plan);
+    if (!r.ok) {
+      this.log.warn('apply refused', { errors: r.errors, state: r.state });
+      if (r.state === 'inconsistent') {
+        // Never silent: status reports it until a later apply succeeds.
+        this.degradedErrors = r.errors;
+        this.log.error('the data path could not go back after a failed apply; it runs what `status` shows', { errors: r.errors });
+        return invalid(r.errors, 'could not apply, and could not roll back (see xsctl status)');
+      }
+      return invalid(r.errors, 'could not apply (nothing changed)');
+    }
+    // The store is written after the data path took the change; if the write fails, the data path goes back.
+    const put = await this.store.put(next, this.rev);
+    if (!put.ok) {
+      const back = await this.reconciler.reconcile(this.desiredDoc);
+      if (!back.ok) this.log.error('store write failed and the data path could not go back', { errors: back.errors });
+      if (put.conflict) return fail(409, `the store moved to revision ${put.revision} under this daemon (another writer?); nothing changed`, 'revision');
+      this.log.error('store write failed; data path rolled back', { error: put.error });
+      return fail(500, `could not write the store: ${put.error}; nothing changed`);
+    }
+    this.desiredDoc = next;
+    this.rev = put.revision;
+    this.degradedErrors = null;
+    if (r.actions.length > 0) this.log.info('applied', { revision: put.revision, actions: r.actions });
+    return { status: opts.created === true ? 201 : 200, body: { revision: put.revision, actions: r.actions as readonly Action[] } };
+  }
+
+  /**
+   * An imperative change: edit a plain copy of the current document, then apply it whole. `edit` returns an
+   * Outcome to refuse (404, 409) before anything is validated.
+   */
+  edit(fn: (doc: PlainDoc) => Outcome | undefined, created = false): Promise<Outcome> {
+    return this.serial(async () => {
+      const doc = JSON.parse(JSON.stringify(toDocument(this.desiredDoc))) as PlainDoc;
+      const refused = fn(doc);
+      if (refused !== undefined) return refused;
+      return this.applyLocked(doc, { created });
+    });
+  }
+
+  /** `ext enable` of an extension the switch disabled after faults: clear the fault-disable too. */
+  clearFault(sw: string, ext: string): Promise<boolean> {
+    return this.serial(() => Promise.resolve(this.reconciler.clearFault(sw, ext)));
+  }
+
+  findSwitch(name: string): SwitchSpec | undefined {
+    return this.desiredDoc.switches.find((s) => s.name === name);
+  }
+
+  running(name: string): RunningSwitch | undefined {
+    return this.reconciler.switch(name);
+  }
+
+  switchList(): unknown[] {
+    return this.desiredDoc.switches.map((s) => ({
+      name: s.name,
+      ports: s.ports.length + (s.uplink === null ? 0 : 1),
+      extensions: s.extensions.length,
+      uplink: s.uplink?.interface ?? null,
+      running: this.reconciler.switch(s.name) !== undefined,
+    }));
+  }
+
+  portList(s: SwitchSpec): unknown[] {
+    const rs = this.reconciler.switch(s.name);
+    const out: unknown[] = [];
+    const id = (name: string): number => rs?.ports.get(name)?.id ?? -1;
+    if (s.uplink !== null) {
+      out.push({ name: UPLINK_PORT, interface: { uplink: s.uplink.interface }, ifname: s.uplink.interface, mac: null, vsid: 0, vlan: { mode: 'none' }, up: true, offload: s.uplink.offload, macLimit: 0, kind: 'external', id: id(UPLINK_PORT) });
+    }
+    for (const p of s.ports) out.push(this.portInfo(s.name, p, id(p.name)));
+    return out;
+  }
+
+  private portInfo(sw: string, p: PortSpec, id: number): unknown {
+    return { name: p.name, interface: { ...p.interface }, ifname: portIfname(sw, p), mac: p.mac, vsid: p.vsid, vlan: { ...p.vlan }, up: p.up, offload: p.offload, macLimit: p.macLimit, kind: 'internal' in p.interface ? 'internal' : 'vm', id };
+  }
+
+  extensionList(s: SwitchSpec): unknown[] {
+    const rs = this.reconciler.switch(s.name);
+    const status = new Map((rs?.sw.extensions() ?? []).map((x) => [x.name, x]));
+    return s.extensions.map((e, k) => {
+      const st = status.get(e.name);
+      const kind = st?.kind ?? rs?.chain.find((c) => c.spec.name === e.name)?.ext.kind ?? 'unknown';
+      return {
+        name: e.name,
+        kind,
+        enabled: st?.enabled ?? e.enabled,
+        position: st?.position ?? k,
+        faults: st?.faults ?? 0,
+        disabledReason: st?.disabledReason ?? null,
+        stats: st?.stats ?? {},
+        path: e.path,
+        config: e.config,
+      };
+    });
+  }
+
+  macs(s: SwitchSpec): unknown[] {
+    const rs = this.reconciler.switch(s.name);
+    if (rs === undefined) return [];
+    return rs.sw.macTable().map((m) => ({
+      mac: formatMac(m.mac), vlan: m.vlan, vsid: m.vsid, port: this.reconciler.portName(rs, m.port) ?? `#${m.port}`, ageMs: Math.round(m.ageMs),
+    }));
+  }
+
+  counters(s: SwitchSpec, port?: string): Outcome {
+    const rs = this.reconciler.switch(s.name);
+    const names = [...(s.uplink === null ? [] : [UPLINK_PORT]), ...s.ports.map((p) => p.name)];
+    if (port !== undefined && !names.includes(port)) return fail(404, `switch ${s.name} has no port ${port}`, 'port');
+    const ports: Record<string, PortCounters> = {};
+    for (const n of names) {
+      if (port !== undefined && n !== port) continue;
+      const rp = rs?.ports.get(n);
+      ports[n] = rs === undefined || rp === undefined ? zeroCounters() : rs.sw.portCounters(rp.id);
+    }
+    return { status: 200, body: { switch: rs === undefined ? zeroCounters() : rs.sw.switchCounters(), ports } };
+  }
+}

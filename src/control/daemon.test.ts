@@ -1,0 +1,40 @@
+// control/daemon.test.ts: xswitchd's flags: contract defaults, environment overrides, clear refusals.
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { DEFAULT_STORE, parseFlags } from './daemon.js';
+
+describe('xswitchd flags', () => {
+  it('uses the contract defaults, and XSWITCH_SOCKET / XSWITCH_STORE', () => {
+    const d = parseFlags([], {});
+    assert.ok(d.ok);
+    assert.equal(d.flags.store, DEFAULT_STORE);
+    assert.equal(d.flags.store, 'sqlite:/var/lib/xswitch/xswitch.db');
+    assert.equal(d.flags.socket, '/run/xswitch/xswitchd.sock');
+    assert.equal(d.flags.logLevel, 'info');
+    const e = parseFlags([], { XSWITCH_SOCKET: '/tmp/a.sock', XSWITCH_STORE: 'sqlite:/tmp/a.db' });
+    assert.ok(e.ok);
+    assert.deepEqual([e.flags.socket, e.flags.store], ['/tmp/a.sock', 'sqlite:/tmp/a.db']);
+  });
+
+  it('takes --store, --socket, --host, --log-level (also with =)', () => {
+    const f = parseFlags(['--store', 'sqlite:/x.db', '--socket=/y.sock', '--host', 'h1', '--log-level', 'debug'], { XSWITCH_SOCKET: '/ignored' });
+    assert.ok(f.ok);
+    assert.deepEqual(f.flags, { store: 'sqlite:/x.db', socket: '/y.sock', host: 'h1', logLevel: 'debug' });
+  });
+
+  it('refuses unknown flags, missing values, other stores, bad hosts and levels', () => {
+    for (const [args, re] of [
+      [['--frob'], /unknown argument --frob/],
+      [['--store'], /--store needs a value/],
+      [['--store', 'etcd:http://x'], /sqlite:PATH/],
+      [['--host', 'a b'], /--host/],
+      [['--log-level', 'loud'], /--log-level must be/],
+    ] as const) {
+      const r = parseFlags(args, {});
+      assert.equal(r.ok, false);
+      assert.match(r.ok ? '' : r.error, re);
+    }
+    const h = parseFlags(['--help'], {});
+    assert.ok(!h.ok && h.help === true);
+  });
+});

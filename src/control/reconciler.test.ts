@@ -1,0 +1,283 @@
+// control/reconciler.test.ts: the reconciler on a real Switch with memory ports: apply, live updates, reorder,
+// removal, and whole rejection when an extension factory or a back end fails.
+import assert from 'node:assert/strict';
+import { fileURLToPath } from 'node:url';
+import { describe, it } from 'node:test';
+import { Switch } from '../dataplane/switch.js';
+import { ManualClock } from '../dataplane/types.js';
+import { type MemoryPort, memoryPort } from '../io/memory.js';
+import { type Desired, validateDocument } from './config.js';
+import { type OpenPort, type PortOpenSpec, Reconciler } from './reconciler.js';
+
+const fixture = (name: string): string => fileURLToPath(new URL(`./fixtures/${name}.js`, import.meta.url));
+const CAPTURE = fixture('ext-capture');
+const FILTER = fixture('ext-filter');
+const FORWARDING = fixture('ext-forwarding');
+const REJECT = fixture('ext-reject');
+const NOT_EXT = fixture('not-an-extension');
+
+function desired(doc: unknown): Desired {
+  const v = validateDocument(doc);
+  assert.ok(v.ok, JSON.stringify(v));
+  return v.value;
+}
+
+const quiet = { info: (): void => undefined, warn: (): void => undefined };
+
+/** A reconciler over memory ports; `refuse` decides which opens fail. */
+function harness(refuse: (s: PortOpenSpec) => boolean = () => false) {
+  const opened: { spec: PortOpenSpec; port: MemoryPort }[] = [];
+  const openPort: OpenPort = (spec) => {
+    if (refuse(spec)) return { error: `no such device ${spec.ifname}` };
+    const port = memoryPort(spec.ifname);
+    opened.push({ spec, port });
+    return port;
+  };
+  const clock = new ManualClock(1000);
+  const r = new Reconciler({ openPort, createSwitch: (name) => new Switch({ name, clock, log: quiet }), start: false, log: quiet });
+  const port = (ifname: string): MemoryPort => {
+    const all = opened.filter((o) => o.spec.ifname === ifname);
+    assert.ok(all.length > 0, `no port opened on ${ifname}`);
+    return all[all.length - 1]!.port;
+  };
+  return { r, opened, port };
+}
+
+function broadcastFrame(src: number): Uint8Array {
+  const f = new Uint8Array(60);
+  f.fill(0xff, 0, 6);
+  f.set([0x02, 0, 0, 0, 0, src], 6);
+  f[12] = 0x08;
+  f[13] = 0x00;
+  return f;
+}
+
+const twoPorts = (extra: Record<string, unknown> = {}) => ({
+  switches: [{
+    name: 'sw0',
+    ports: [
+      { name: 'vm1', interface: { tap: 'm-vm1' } },
+      { name: 'vm2', interface: { tap: 'm-vm2' } },
+    ],
+    ...extra,
+  }],
+});
+
+describe('Reconciler', () => {
+  it('creates a switch with ports that forward frames', async () => {
+    const h = harness();
+    const res = await h.r.reconcile(desired(twoPorts()));
+    assert.ok(res.ok, JSON.stringify(res));
+    assert.deepEqual(res.actions.map((a) => a.op), ['create-switch', 'add-port', 'add-port']);
+    const rs = h.r.switch('sw0')!;
+    assert.ok(h.port('m-vm1').inject(broadcastFrame(1)));
+    rs.sw.poll();
+    assert.equal(h.port('m-vm2').takeSent().length, 1);
+    assert.equal(h.r.running.switches.length, 1);
+    // The same document again is a no-op.
+    const again = await h.r.reconcile(desired(twoPorts()));
+    assert.ok(again.ok);
+    assert.equal(again.actions.length, 0);
+  });
+
+  it('updates a port live (same id), and recreates it when its interface changes', async () => {
+    const h = harness();
+    assert.ok((await h.r.reconcile(desired(twoPorts()))).ok);
+    const id = h.r.switch('sw0')!.ports.get('vm2')!.id;
+    const doc = twoPorts();
+    (doc.switches[0]!.ports[1] as Record<string, unknown>)['vlan'] = { mode: 'access', id: 10 };
+    const res = await h.r.reconcile(desired(doc));
+    assert.ok(res.ok);
+    assert.deepEqual(res.actions, [{ op: 'update-port', switch: 'sw0', port: 'vm2' }]);
+    assert.equal(h.r.switch('sw0')!.ports.get('vm2')!.id, id);
+    // vm1 (VLAN 0) and vm2 (VLAN 10) no longer share a broadcast domain.
+    h.port('m-vm1').inject(broadcastFrame(1));
+    h.r.switch('sw0')!.sw.poll();
+    assert.equal(h.port('m-vm2').takeSent().length, 0);
+
+    const old = h.port('m-vm2');
+    (doc.switches[0]!.ports[1] as Record<string, unknown>)['interface'] = { tap: 'm-vm2b' };
+    const res2 = await h.r.reconcile(desired(doc));
+    assert.ok(res2.ok);
+    assert.deepEqual(res2.actions.map((a) => a.op), ['remove-port', 'add-port']);
+    assert.equal(old.inject(broadcastFrame(9)), false, 'the old back end is closed');
+  });
+
+  it('binds extensions in order, reorders them keeping their state, and removes them', async () => {
+    const h = harness();
+    const exts = [
+      { name: 'cap1', path: CAPTURE },
+      { name: 'cap2', path: CAPTURE, config: { label: 'two' } },
+      { name: 'filt', path: FILTER },
+      { name: 'fwd', path: FORWARDING },
+    ];
+    assert.ok((await h.r.reconcile(desired(twoPorts({ extensions: exts })))).ok);
+    const sw = h.r.switch('sw0')!.sw;
+    assert.deepEqual(sw.extensions().map((e) => [e.name, e.kind, e.position]), [['cap1', 'capture', 0], ['cap2', 'capture', 1], ['filt', 'filter', 2], ['fwd', 'forwarding', 3]]);
+    h.port('m-vm1').inject(broadcastFrame(1));
+    sw.poll();
+    assert.equal(h.port('m-vm2').takeSent().length, 1, 'the forwarding extension floods');
+    const cap1 = h.r.switch('sw0')!.chain[0]!.ext;
+
+    // Swap the two captures: same instances, new positions, stats kept.
+    const swapped = [exts[1]!, exts[0]!, exts[2]!, exts[3]!];
+    const res = await h.r.reconcile(desired(twoPorts({ extensions: swapped })));
+    assert.ok(res.ok);
+    assert.deepEqual(res.actions.map((a) => a.op), ['set-extensions']);
+    assert.deepEqual(sw.extensions().map((e) => e.name), ['cap2', 'cap1', 'filt', 'fwd']);
+    assert.equal(h.r.switch('sw0')!.chain[1]!.ext, cap1);
+    assert.equal(sw.extensions().find((e) => e.name === 'cap1')!.stats['frames'], 1);
+
+    // A filter before a capture breaks class order: rejected by path, nothing changes.
+    const bad = [exts[2]!, exts[0]!, exts[1]!, exts[3]!];
+    const rej = await h.r.reconcile(desired(twoPorts({ extensions: bad })));
+    assert.equal(rej.ok, false);
+    assert.ok(!rej.ok);
+    assert.deepEqual(rej.errors.map((e) => e.path), ['switches[0].extensions[1]']);
+    assert.match(rej.errors[0]!.message, /capture extension "cap1" comes after filter extension "filt"/);
+    assert.deepEqual(sw.extensions().map((e) => e.name), ['cap2', 'cap1', 'filt', 'fwd']);
+
+    // Two forwarding extensions: rejected.
+    const two = [...exts, { name: 'fwd2', path: FORWARDING }];
+    const rej2 = await h.r.reconcile(desired(twoPorts({ extensions: two })));
+    assert.ok(!rej2.ok && rej2.errors.some((e) => e.path === 'switches[0].extensions[4]' && /second forwarding/.test(e.message)));
+
+    // New config for the filter: a new instance, which drops everything; then disabled, it drops nothing.
+    const dropping = [exts[0]!, { name: 'filt', path: FILTER, config: { dropAll: true } }];
+    assert.ok((await h.r.reconcile(desired(twoPorts({ extensions: dropping })))).ok);
+    assert.deepEqual(sw.extensions().map((e) => e.name), ['cap1', 'filt']);
+    h.port('m-vm1').inject(broadcastFrame(1));
+    sw.poll();
+    assert.equal(h.port('m-vm2').takeSent().length, 0);
+    const disabled = [exts[0]!, { name: 'filt', path: FILTER, config: { dropAll: true }, enabled: false }];
+    assert.ok((await h.r.reconcile(desired(twoPorts({ extensions: disabled })))).ok);
+    h.port('m-vm1').inject(broadcastFrame(1));
+    sw.poll();
+    assert.equal(h.port('m-vm2').takeSent().length, 1, 'a disabled filter does not drop');
+
+    assert.ok((await h.r.reconcile(desired(twoPorts()))).ok);
+    assert.deepEqual(sw.extensions(), []);
+  });
+
+  it('rejects the whole document when a factory refuses, throws, or the module is not an extension', async () => {
+    const h = harness();
+    assert.ok((await h.r.reconcile(desired(twoPorts()))).ok);
+    const before = h.r.running;
+    const nOpened = h.opened.length;
+    const doc = twoPorts({ extensions: [
+      { name: 'ok', path: CAPTURE },
+      { name: 'refuses', path: REJECT },
+      { name: 'throws', path: REJECT, config: { throw: true } },
+      { name: 'notext', path: NOT_EXT },
+      { name: 'missing', path: '/nonexistent/ext.js' },
+    ] });
+    doc.switches[0]!.ports.push({ name: 'vm3', interface: { tap: 'm-vm3' } });
+    const res = await h.r.reconcile(desired(doc));
+    assert.equal(res.ok, false);
+    assert.ok(!res.ok);
+    const by = new Map(res.errors.map((e) => [e.path, e.message]));
+    assert.match(by.get('switches[0].extensions[1].config')!, /rejected its config: config rejected/);
+    assert.match(by.get('switches[0].extensions[2].config')!, /factory exploded/);
+    assert.match(by.get('switches[0].extensions[3].path')!, /no default export/);
+    assert.match(by.get('switches[0].extensions[4].path')!, /cannot load extension module/);
+    assert.equal(res.errors.length, 4);
+    assert.deepEqual(h.r.running, before);
+    assert.equal(h.opened.length, nOpened, 'no back end was opened');
+    assert.equal(h.r.switch('sw0')!.ports.has('vm3'), false);
+  });
+
+  it('changes nothing when a new back end cannot be opened', async () => {
+    const h = harness((s) => s.ifname.startsWith('bad'));
+    assert.ok((await h.r.reconcile(desired(twoPorts()))).ok);
+    const doc = {
+      switches: [
+        { name: 'sw1', ports: [{ name: 'a', interface: { tap: 'm-a' } }] },
+        { name: 'sw0', ports: [{ name: 'vm1', interface: { tap: 'm-vm1' } }, { name: 'b', interface: { veth: 'bad-b' } }] },
+      ],
+    };
+    const res = await h.r.reconcile(desired(doc));
+    assert.ok(!res.ok);
+    assert.deepEqual(res.errors.map((e) => e.path), ['switches[1].ports[1].interface']);
+    assert.match(res.errors[0]!.message, /AF_PACKET socket on bad-b: no such device/);
+    assert.equal(res.state, 'unchanged');
+    assert.equal(h.r.switch('sw1'), undefined);
+    assert.ok(h.r.switch('sw0')!.ports.has('vm2'), 'vm2 still runs');
+    assert.equal(h.port('m-a').inject(broadcastFrame(1)), false, 'the back end opened ahead was closed again');
+  });
+
+  it('rolls back when a failure comes after deletions', async () => {
+    // Reopening the same TAP with other offload settings closes the old one first; make the reopen fail.
+    const h = harness((s) => s.ifname === 'm-vm2' && !s.offload);
+    assert.ok((await h.r.reconcile(desired(twoPorts()))).ok);
+    const before = h.r.running;
+    const doc = twoPorts();
+    (doc.switches[0]!.ports[1] as Record<string, unknown>)['offload'] = false;
+    doc.switches[0]!.ports.splice(0, 1);
+    const res = await h.r.reconcile(desired(doc));
+    assert.ok(!res.ok);
+    assert.equal(res.state, 'rolled-back');
+    assert.deepEqual(res.errors.map((e) => e.path), ['switches[0].ports[0].interface']);
+    assert.deepEqual(h.r.running, before);
+    const rs = h.r.switch('sw0')!;
+    assert.deepEqual([...rs.ports.keys()].sort(), ['vm1', 'vm2']);
+    assert.equal(rs.ports.get('vm2')!.open.offload, true);
+    h.port('m-vm1').inject(broadcastFrame(1));
+    rs.sw.poll();
+    assert.equal(h.port('m-vm2').takeSent().length, 1, 'traffic flows again after the rollback');
+  });
+
+  it('says when even the rollback failed, and what runs then', async () => {
+    let broken = false;
+    const h = harness((s) => {
+      if (s.ifname === 'm-vm2' && !s.offload) broken = true;
+      return broken && s.ifname === 'm-vm2';
+    });
+    assert.ok((await h.r.reconcile(desired(twoPorts()))).ok);
+    const doc = twoPorts();
+    (doc.switches[0]!.ports[1] as Record<string, unknown>)['offload'] = false;
+    const res = await h.r.reconcile(desired(doc));
+    assert.ok(!res.ok);
+    assert.equal(res.state, 'inconsistent');
+    assert.deepEqual(res.errors.map((e) => e.path), ['switches[0].ports[1].interface', 'switches[0].ports[1].interface']);
+    assert.match(res.errors[1]!.message, /^rollback: /);
+    assert.deepEqual(h.r.running.switches[0]!.ports.map((p) => p.name), ['vm1']);
+  });
+
+  it('opens uplinks as external AF_PACKET ports and internal ports as TAPs named <switch>-int', async () => {
+    const h = harness();
+    const res = await h.r.reconcile(desired({ switches: [{ name: 'br', uplink: { interface: 'eth9' }, ports: [{ name: 'host', interface: { internal: true } }] }] }));
+    assert.ok(res.ok);
+    assert.deepEqual(h.opened.map((o) => o.spec), [
+      { role: 'external', backend: 'packet', ifname: 'eth9', offload: true },
+      { role: 'internal', backend: 'tap', ifname: 'br-int', offload: true },
+    ]);
+    assert.deepEqual([...h.r.switch('br')!.ports.values()].map((p) => p.cfg.kind), ['external', 'internal']);
+  });
+
+  it('clears a fault-disable on request', async () => {
+    const h = harness();
+    assert.ok((await h.r.reconcile(desired(twoPorts({ extensions: [{ name: 'bad', path: FILTER, config: { fault: true } }] })))).ok);
+    const sw = h.r.switch('sw0')!.sw;
+    for (let i = 0; i < 50 && sw.extensions()[0]!.disabledReason === null; i++) {
+      h.port('m-vm1').inject(broadcastFrame(1));
+      sw.poll();
+    }
+    const st = sw.extensions()[0]!;
+    assert.notEqual(st.disabledReason, null, 'repeated faults disable the extension');
+    assert.equal(st.enabled, false);
+    assert.equal(h.r.clearFault('sw0', 'bad'), true);
+    assert.equal(sw.extensions()[0]!.disabledReason, null);
+    assert.equal(sw.extensions()[0]!.enabled, true);
+    assert.equal(h.r.clearFault('sw0', 'bad'), false, 'nothing to clear any more');
+  });
+
+  it('deletes switches and closes their ports', async () => {
+    const h = harness();
+    assert.ok((await h.r.reconcile(desired(twoPorts()))).ok);
+    const res = await h.r.reconcile(desired({ switches: [] }));
+    assert.ok(res.ok);
+    assert.deepEqual(res.actions, [{ op: 'delete-switch', switch: 'sw0' }]);
+    assert.equal(h.r.switch('sw0'), undefined);
+    assert.equal(h.port('m-vm1').inject(broadcastFrame(1)), false);
+  });
+});
