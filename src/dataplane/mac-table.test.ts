@@ -6,18 +6,8 @@ import { describe, it } from 'node:test';
 import { MacTable, learningDomain } from './mac-table.js';
 import { BROADCAST, eth, rig } from './switch.test-kit.js';
 import { NO_PORT, asPortId, type PortId } from './types.js';
+import { prng } from '../../test/helpers/prng.js';
 
-/** Seeded PRNG (mulberry32). */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** A random locally administered unicast MAC (group bit clear). */
 const randMac = (r: () => number): number =>

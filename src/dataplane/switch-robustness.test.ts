@@ -11,17 +11,8 @@ import { IPPROTO_TCP, IPPROTO_UDP, emitIpv4 } from '../wire/ipv4.js';
 import { DROP_REASON_LIST } from './drop.js';
 import { rig } from './switch.test-kit.js';
 import type { OffloadFields } from '../io/memory.js';
+import { prng } from '../../test/helpers/prng.js';
 
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 describe('switch robustness', () => {
   it('1,000,000 random and mutated frames: no throw, every frame accounted for', () => {

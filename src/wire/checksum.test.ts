@@ -19,19 +19,10 @@ import {
   sumBytesSlow,
 } from './checksum.js';
 import { dissect } from './dissect.js';
+import { prng } from '../../test/helpers/prng.js';
 
 const FIX = new URL('../../../test/fixtures/wire/', import.meta.url);
 
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 describe('internet checksum', () => {
   it('RFC 1071 example: words 0001 f203 f4f5 f6f7 sum to ddf2, checksum 220d', () => {

@@ -26,17 +26,8 @@ import { Ipv6ExtWalker, parseIpv6 } from './ipv6.js';
 import { emitTcp, parseTcp, TCP_ACK, TCP_PSH, TCP_SYN, tcpFlagsFromString } from './tcp.js';
 import { emitUdp, parseUdp } from './udp.js';
 import { emitVxlan, parseVxlan, VxlanView } from './vxlan.js';
+import { prng } from '../../test/helpers/prng.js';
 
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 const r16 = (rnd: () => number): number => Math.floor(rnd() * 0x10000);
 const r32 = (rnd: () => number): number => Math.floor(rnd() * 0x1_0000_0000);
 

@@ -25,18 +25,8 @@ import { checkIpv6, Ipv6ExtWalker, parseIpv6 } from './ipv6.js';
 import { checkTcp, parseTcp, TcpView } from './tcp.js';
 import { checkUdp, parseUdp, UdpView } from './udp.js';
 import { checkVxlan, parseVxlan, VxlanView } from './vxlan.js';
+import { prng } from '../../test/helpers/prng.js';
 
-/** mulberry32: small, fast, seeded. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const FIX = new URL('../../../test/fixtures/wire/', import.meta.url);
 
