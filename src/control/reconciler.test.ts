@@ -47,8 +47,8 @@ function broadcastFrame(src: number): Uint8Array {
   const f = new Uint8Array(60);
   f.fill(0xff, 0, 6);
   f.set([0x02, 0, 0, 0, 0, src], 6);
-  f[12] = 0x08;
-  f[13] = 0x00;
+  f[12] = 0x88; // EtherType 0x88b5 (IEEE local experimental): a zero payload is no valid IPv4 header
+  f[13] = 0xb5;
   return f;
 }
 
