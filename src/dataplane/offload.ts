@@ -6,6 +6,7 @@
 // Out segments are placed so their payload keeps the source's 4-byte alignment. Headers are summed bytewise (tens
 // of bytes). No allocation per call.
 
+import { foldSum, sumBytes as checksumSum } from '../wire/checksum.js';
 import { GSO_ECN, GSO_NONE, GSO_TCPV4, GSO_TCPV6, GSO_UDP_L4, HEADROOM } from './frame.js';
 import type { Batch, FrameMeta } from './frame.js';
 
@@ -52,25 +53,6 @@ function sumBytes(u8: Uint8Array, a: number, b: number): number {
   for (; a + 1 < b; a += 2) acc += (u8[a]! << 8) | u8[a + 1]!;
   if (a < b) acc += u8[a]! << 8;
   return acc;
-}
-
-/** sumBytes over a long range, words through w (the word view of u8's buffer; u8.byteOffset is 4-aligned). */
-function sumRange(u8: Uint8Array, w: Uint32Array, a: number, b: number): number {
-  const base = u8.byteOffset;
-  let acc = 0;
-  while (a < b && (a & 3) !== 0) {
-    acc += (a & 1) === 0 ? u8[a]! << 8 : u8[a]!;
-    a++;
-  }
-  let wi = (base + a) >>> 2;
-  const wend = wi + ((b - a) >>> 2);
-  let sw = 0; // whole little-endian words in a double (exact below 2^53): folds to the byte-swapped sum
-  for (; wi + 4 <= wend; wi += 4) sw += w[wi]! + w[wi + 1]! + w[wi + 2]! + w[wi + 3]!;
-  for (; wi < wend; wi++) sw += w[wi]!;
-  a = (wi << 2) - base;
-  for (; a < b; a++) acc += (a & 1) === 0 ? u8[a]! << 8 : u8[a]!;
-  while (sw > 0xffff) sw = (sw % 0x10000) + Math.floor(sw / 0x10000); // folded here: a double never leaves
-  return acc + swap16(sw);
 }
 
 /** Copy n words; return their sum as little-endian words, folded to 16 bits (the byte-swapped ones'-complement sum).
@@ -168,13 +150,6 @@ function relForm(odd: boolean, x: number): number {
   return odd ? swap16(fold(x)) : x;
 }
 
-/** Final checksum of a region starting at index `start`, from its index-form sum plus a BE-form seed. */
-function finish(addrSum: number, start: number, seed: number): number {
-  let s = fold(addrSum);
-  if ((start & 1) !== 0) s = swap16(s);
-  return ~fold(s + seed) & 0xffff;
-}
-
 /** Fill a partial checksum (needsCsum: sum from off+csumStart to the end, stored at +csumOffset, seeded with the
  * pseudo-header sum the sender already put there) in place; clears needsCsum. Offsets outside the frame set
  * m.drop = 'bad-vnet-hdr' (unless already dropped). */
@@ -188,9 +163,8 @@ export function completeChecksum(slab: Uint8Array, m: FrameMeta): void {
     if (m.drop === null) m.drop = 'bad-vnet-hdr'; // offsets that do not fit the frame: the checksum cannot be made
     return;
   }
-  const w = u32Of(slab);
-  const sum = w === null ? sumBytes(slab, start, end) : sumRange(slab, w, start, end);
-  let c = finish(sum, start, 0);
+  // the sender left the pseudo-header sum in the checksum field, so the sum of [start, end) is all it takes
+  let c = ~foldSum(checksumSum(slab, start, end - start)) & 0xffff;
   if (m.csumOffset === 6 && c === 0) c = 0xffff; // UDP: 0 means "no checksum"
   slab[at] = c >>> 8;
   slab[at + 1] = c & 0xff;
