@@ -48,6 +48,8 @@ export class FrameTotals {
   forwarded = 0;
   dropped = 0;
   undelivered = 0;
+  /** Handled by the switch itself instead of forwarded (underlay ARP for our provider addresses). */
+  consumed = 0;
   /** New MACs not learned because a switch or port limit was reached (a counter, not a drop). */
   macLearnRefused = 0;
   /** MACs that moved from one port to another. */

@@ -10,6 +10,7 @@ export const DROP_REASONS = {
   'bad-vnet-hdr': 'virtio-net header inconsistent with the frame',
   'vlan-not-allowed': 'VLAN not in the port allowed list',
   'vlan-tagged-on-access': 'tagged frame on an access port',
+  'vlan-tagged-on-vsid-port': '802.1Q-tagged frame from a port in a virtual subnet (a VSID port carries untagged frames only)',
   'qinq-not-allowed': 'stacked 802.1ad/802.1Q tags on a port that does not carry them',
   'vsid-mismatch': 'VSID differs from the port VSID',
   'no-destination': 'no port to deliver to (unknown destination not flooded, or all destinations excluded)',
@@ -23,6 +24,16 @@ export const DROP_REASONS = {
   'gso-unsupported': 'a large segment the destination cannot carry and the switch cannot segment',
   'inject-invalid': 'an injected or originated frame was malformed',
   'inject-queue-full': "the switch's queue for frames originated or cloned by extensions was full",
+  // network virtualization (src/virtualization)
+  'bad-encap': 'malformed NVGRE/GRE or VXLAN packet on the underlay (flags, protocol, lengths, outer fragment)',
+  'unknown-vsid': 'tunnel packet or frame for a VSID that has no virtual subnet on this host',
+  'pa-not-owned': 'tunnel or rewritten packet addressed to a provider address this host does not own',
+  'pa-unresolved': 'the next hop towards a remote provider address is not resolved by ARP yet',
+  'no-lookup-record': 'no lookup record for the destination in its VSID or routing domain (never flooded across hosts)',
+  'tenant-mtu-exceeded': 'too big for the tenant MTU after encapsulation (ICMP fragmentation needed / packet too big sent back)',
+  'ttl-exceeded': 'routed between virtual subnets with TTL <= 1',
+  'no-route': 'routed frame with no lookup record or customer route in its routing domain',
+  'rewrite-unsupported': 'a frame an IP rewrite record cannot carry (not IPv4, or an IPv4 fragment)',
 } as const satisfies Record<string, string>;
 
 export type DropReason = keyof typeof DROP_REASONS;

@@ -1,6 +1,7 @@
 // dataplane/forwarding.ts: built-in forwarding, used when no forwarding extension is bound and enabled:
 // learn the source MAC, look the destination up in the learning domain (VLAN, or VSID), else flood.
 
+import type { LocalPorts, VirtualizationLayer } from '../virtualization/api.js';
 import type { FrameTotals } from './counters.js';
 import type { Batch, FrameMeta } from './frame.js';
 import { learningDomain, type MacTable } from './mac-table.js';
@@ -20,10 +21,12 @@ export function forwardBuiltIn(
   ports: PortTable,
   now: Millis,
   totals: FrameTotals,
+  virt: VirtualizationLayer | null = null,
+  local: LocalPorts | null = null,
 ): void {
   for (let i = lo; i < hi; i++) {
     const m = b.meta[i]!;
-    if (m.drop !== null || (preset !== null && preset[i] === 1)) continue;
+    if (m.drop !== null || m.consumed || (preset !== null && preset[i] === 1)) continue;
     // filters may have rewritten the MACs: read them again, as int halves (no boxed doubles per frame)
     const u8 = b.slab;
     const o = m.off;
@@ -39,6 +42,11 @@ export function forwardBuiltIn(
       else if (r === 'moved') totals.macMoves++;
     }
     m.dest.clear();
+    // a virtual subnet's frames follow the policy table, not learning and flooding (virtualization/api.ts)
+    if (virt !== null && m.vsid !== 0) {
+      virt.forward(b, i, local!, now);
+      continue;
+    }
     if ((dstHi & 0x100) !== 0) {
       flood(m, ports.list);
       continue;

@@ -112,6 +112,11 @@ export class FrameMeta {
   /** Originated "on behalf of" this port: gets that port's policies (NO_PORT otherwise). */
   onBehalfOf: PortId = NO_PORT;
   drop: DropReason | null = null;
+  /**
+   * Handled by the switch itself, not forwarded as received: an ARP request answered in place (then it has the
+   * reply's destination), an underlay ARP learned (no destination). Counted as consumed, not dropped.
+   */
+  consumed = false;
   /** Name of the extension that dropped it (for counters / trace), or '' */
   dropBy = '';
   readonly dest = new DestList();
@@ -142,6 +147,7 @@ export class FrameMeta {
     this.trusted = false;
     this.onBehalfOf = NO_PORT;
     this.drop = null;
+    this.consumed = false;
     this.dropBy = '';
     this.dest.clear();
     this.gsoType = GSO_NONE;
@@ -170,6 +176,7 @@ export class FrameMeta {
     this.trusted = o.trusted;
     this.onBehalfOf = o.onBehalfOf;
     this.drop = o.drop;
+    this.consumed = o.consumed;
     this.dropBy = o.dropBy;
     this.dest.copyFrom(o.dest);
     this.gsoType = o.gsoType;

@@ -5,6 +5,8 @@ import type { Extension, ExtensionKind, Logger } from '../extensions/api.js';
 import type { PortBackend } from '../io/backend.js';
 import type { DropReason } from './drop.js';
 import type { Clock, PortId } from './types.js';
+import type { VirtualizationStatus } from '../virtualization/api.js';
+import type { HostNetworkInput } from '../virtualization/model.js';
 
 export type VlanConfig =
   | { readonly mode: 'none' }
@@ -97,6 +99,13 @@ export interface SwitchApi {
   switchCounters(): PortCounters;
   /** Process every pending frame on every port until none is left or `maxBatches` ran; returns frames handled. */
   poll(maxBatches?: number): number;
+  /**
+   * Bind, replace or remove (null) the network virtualization policy of this switch (the layer sits at its
+   * external port). Applied between batches; bumps the generation.
+   */
+  setVirtualization(input: HostNetworkInput | null): void;
+  /** The virtualization layer's tables and counters, or null when the switch has no policy. */
+  virtualization(): VirtualizationStatus | null;
   /** Event-loop driven operation: each port's back end wakes the switch when readable. */
   start(): void;
   stop(): void;

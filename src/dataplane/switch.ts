@@ -9,6 +9,7 @@ import type { DropReason } from './drop.js';
 import { FilterFrames } from './extension-batch.js';
 import { forwardBuiltIn } from './forwarding.js';
 import { Batch, DEST_EXCLUDED, GSO_NONE, HEADROOM, slotSizeFor, type FrameMeta } from './frame.js';
+import { SwitchLocalPorts } from './local-ports.js';
 import { MacTable, VSID_DOMAIN } from './mac-table.js';
 import { completeChecksum, segmentFrame } from './offload.js';
 import { Pipeline, validateChain } from './pipeline.js';
@@ -24,6 +25,9 @@ import type {
   SwitchOptions,
 } from './switch-api.js';
 import { NO_PORT, SystemClock, type Clock, type Millis, type PortId } from './types.js';
+import type { LocalPorts, VirtualizationHost, VirtualizationLayer, VirtualizationStatus } from '../virtualization/api.js';
+import { Virtualization } from '../virtualization/layer.js';
+import type { HostNetworkInput } from '../virtualization/model.js';
 import { PortVlan, classifyIngress, egressTci, popTag, pushTag, type IngressPort } from './vlan.js';
 
 /** Batches one port may run per wake-up before the others get a turn. */
@@ -84,6 +88,19 @@ export class Switch implements SwitchApi {
   private timer: ReturnType<typeof setInterval> | null = null;
   private lastExpire: Millis;
   private closed = false;
+  /** Network virtualization at the external port (null: none bound). */
+  private net: VirtualizationLayer | null = null;
+  private readonly local: SwitchLocalPorts;
+  /** Per txIdx entry of a send to the external port: what encapsulate changed, restored after the send. */
+  private readonly saveOff: Int32Array;
+  private readonly saveLen: Int32Array;
+  private readonly saveVlan: Int32Array;
+  private readonly saveCsum: Int32Array;
+  private readonly saveHdr: Int32Array;
+  /** Pseudo-port a decapsulated inner frame is classified against: untagged only, the frame's VSID. */
+  private readonly innerPort = { vlan: PortVlan.from({ mode: 'access', id: 0 }), vsid: 0, up: true, maxFrameLen: MAX_INJECT_FRAME };
+  private uplinkBatch: Batch | null = null;
+  private readonly uplinkIdx = new Uint16Array(1);
 
   constructor(opts: SwitchOptions) {
     this.name = opts.name;
@@ -99,6 +116,13 @@ export class Switch implements SwitchApi {
     this.delivered = new Uint8Array(Math.max(this.batchSize, this.injectCapacity));
     this.sentMark = new Uint8Array(Math.max(this.batchSize, this.injectCapacity, SEGMENT_CAPACITY));
     this.lastExpire = this.clock.now();
+    const txCap = Math.max(this.batchSize, this.injectCapacity);
+    this.saveOff = new Int32Array(txCap);
+    this.saveLen = new Int32Array(txCap);
+    this.saveVlan = new Int32Array(txCap);
+    this.saveCsum = new Int32Array(txCap);
+    this.saveHdr = new Int32Array(txCap);
+    this.local = new SwitchLocalPorts(this.ports, this.macs);
     this.pipe = new Pipeline(this.name, this.clock, this.log, this.ports, {
       originate: (bytes, o, start) => this.originate(bytes, o, start),
       clone: (b, i, o, start) => this.clone(b, i, o, start),
@@ -119,6 +143,7 @@ export class Switch implements SwitchApi {
     const txCap = Math.max(this.batchSize, this.injectCapacity);
     const p = new PortState(id, backend, cfg, this.batchSize, txCap, (q) => this.service(q));
     this.ports.add(p);
+    this.local.refresh();
     this.macs.setPortLimit(id, cfg.macLimit);
     this.gen++;
     if (this.running) backend.start(p.service);
@@ -132,6 +157,7 @@ export class Switch implements SwitchApi {
     const wasUp = p.up;
     p.reconfigure(cfg);
     this.ports.rebuild();
+    this.local.refresh();
     this.macs.setPortLimit(id, cfg.macLimit);
     this.macs.flushPort(id);
     this.gen++;
@@ -143,6 +169,7 @@ export class Switch implements SwitchApi {
   removePort(id: PortId): void {
     const p = this.mustPort(id);
     this.ports.remove(id);
+    this.local.refresh();
     this.macs.flushPort(id);
     this.gen++;
     p.backend.stop();
@@ -198,6 +225,56 @@ export class Switch implements SwitchApi {
     return { size: this.macs.size, limit: this.macs.limit, refused: this.totals.macLearnRefused, moves: this.totals.macMoves };
   }
 
+  setVirtualization(input: HostNetworkInput | null): void {
+    if (input === null) {
+      if (this.net !== null) this.net.setPolicy(null);
+      this.net = null;
+    } else {
+      const net = this.net ?? new Virtualization({ clock: this.clock, log: this.log, host: this.virtHost() });
+      this.net = net;
+      net.setPolicy(input);
+    }
+    this.gen++;
+    this.drainInjected(); // announcements the new policy originated
+  }
+
+  virtualization(): VirtualizationStatus | null {
+    return this.net === null ? null : this.net.status(this.clock.now());
+  }
+
+  /** What the virtualization layer may ask of the switch (slow path only). */
+  private virtHost(): VirtualizationHost {
+    return {
+      countDrop: (port, reason) => this.countDrop(port, reason),
+      sendUplink: (bytes) => this.sendUplink(bytes),
+      originate: (bytes, vsid) => this.originate(bytes, { as: 'switch', vsid }, 0),
+    };
+  }
+
+  /** Send one underlay frame out of the external port, outside the pipeline (PA ARP, announcements). */
+  private sendUplink(bytes: Uint8Array): boolean {
+    const p = this.ports.get(this.local.external);
+    if (p === undefined || !p.up || bytes.length < ETH_HLEN || bytes.length > 2048) return false;
+    if (this.uplinkBatch === null) this.uplinkBatch = new Batch(1, slotSizeFor(2048));
+    const b = this.uplinkBatch;
+    const m = b.meta[0]!;
+    m.reset();
+    m.off = HEADROOM;
+    m.len = bytes.length;
+    b.slab.set(bytes, m.off);
+    b.count = 1;
+    this.uplinkIdx[0] = 0;
+    const n = p.backend.send(b, this.uplinkIdx, 1);
+    b.count = 0;
+    if (n === 1) {
+      p.counters.txFrames++;
+      p.counters.txBytes += bytes.length;
+      return true;
+    }
+    this.countDrop(p.id, 'tx-full');
+    return false;
+  }
+
   /** Tracing for `xsctl trace`: extensions see it as ctx.trace (null = off). */
   setTracer(t: Tracer | null): void {
     this.pipe.ctx.trace = t;
@@ -234,6 +311,7 @@ export class Switch implements SwitchApi {
     this.busy++;
     try {
       this.pipe.tick(now);
+      if (this.net !== null) this.net.tick(now);
     } finally {
       this.busy--;
     }
@@ -325,9 +403,11 @@ export class Switch implements SwitchApi {
     this.counters.rxFrames += n;
     this.counters.rxBytes += bytes;
     this.totals.received += n;
+    const net = this.net;
+    const hi = net !== null && p.external ? this.uplinkIngress(net, b, p, n, now) : n;
     this.busy++;
     try {
-      this.process(b, 0, n, 0, false, now);
+      if (hi > 0) this.process(b, 0, hi, 0, false, now);
     } finally {
       this.busy--;
       b.count = 0;
@@ -337,14 +417,63 @@ export class Switch implements SwitchApi {
     return n;
   }
 
+  /**
+   * The virtualization layer's view of a batch from the external port: tunnel packets are decapsulated (and
+   * their inner frame classified as if received in that VSID), underlay ARP is consumed. Consumed frames are
+   * moved to the end of the batch and handled here, never shown to extensions. Returns how many remain.
+   */
+  private uplinkIngress(net: VirtualizationLayer, b: Batch, p: PortState, n: number, now: Millis): number {
+    const inner = this.innerPort;
+    let keep = n;
+    for (let i = 0; i < keep; ) {
+      const m = b.meta[i]!;
+      if (m.drop === null) {
+        net.uplinkIngress(b, i, now);
+        if (m.drop === null && m.vsid !== 0 && !m.consumed) {
+          inner.vsid = m.vsid;
+          const r = classifyIngress(b.slab, m, inner);
+          if (r !== null) m.drop = r;
+        }
+      }
+      if (!m.consumed) {
+        i++;
+        continue;
+      }
+      // swap the consumed frame to the end (meta objects move with their frames: offsets are absolute)
+      keep--;
+      b.meta[i] = b.meta[keep]!;
+      b.meta[keep] = m;
+    }
+    for (let i = keep; i < n; i++) {
+      const m = b.meta[i]!;
+      this.totals.consumed++;
+      if (m.dest.count === 0) continue;
+      // an answer for the underlay (ARP reply for our PA): straight back out of the external port
+      p.txIdx[0] = i;
+      const tci = m.vlan !== 0 ? m.vlan | (m.pcp << 13) : -1;
+      if (tci >= 0) pushTag(b, m, tci);
+      const sent = p.backend.send(b, p.txIdx, 1);
+      if (sent === 1) {
+        p.counters.txFrames++;
+        p.counters.txBytes += m.len;
+        this.counters.txFrames++;
+        this.counters.txBytes += m.len;
+      } else {
+        this.countDrop(p.id, 'tx-full');
+      }
+    }
+    return keep;
+  }
+
   /** Run frames [lo, hi) of b through the pipeline from chain position `start`, transmit, account. */
   private process(b: Batch, lo: number, hi: number, start: number, preset: boolean, now: Millis): void {
     const pipe = this.pipe;
     const trace = pipe.ctx.trace;
     pipe.ingress(b, lo, hi, start);
     if (!preset) {
+      this.local.now = now;
       if (pipe.forwarderActive) pipe.forward(b, lo, hi);
-      else forwardBuiltIn(b, lo, hi, null, this.macs, this.ports, now, this.totals);
+      else forwardBuiltIn(b, lo, hi, null, this.macs, this.ports, now, this.totals, this.net, this.local);
       if (trace !== null) this.traceDest(trace, pipe.forwarderActive ? `forward ${pipe.forwarder!.name}` : 'forward built-in', b, lo, hi);
     }
     applyPortPolicy(b, lo, hi, this.ports);
@@ -479,11 +608,20 @@ export class Switch implements SwitchApi {
         p.txCount = c + 1;
       }
     }
-    // ports with offload first: a frame needing checksum completion for another port is completed in place
+    // ports with offload first: a frame needing checksum completion for another port is completed in place;
+    // with virtualization the external port goes last (IP rewrite changes the frame's bytes in place)
+    const net = this.net;
     for (let pass = 0; pass < 2; pass++) {
       for (let k = 0; k < this.touchedCount; k++) {
         const p = this.touched[k]!;
+        if (net !== null && p.external) continue;
         if (p.backend.offload === (pass === 0)) this.sendTo(b, p);
+      }
+    }
+    if (net !== null) {
+      for (let k = 0; k < this.touchedCount; k++) {
+        const p = this.touched[k]!;
+        if (p.external) this.sendToUplink(net, b, p);
       }
     }
     for (let k = 0; k < this.touchedCount; k++) this.touched[k]!.txCount = 0;
@@ -521,6 +659,100 @@ export class Switch implements SwitchApi {
     c.txBytes += bytes;
     this.counters.txFrames += sent;
     this.counters.txBytes += bytes;
+  }
+
+  /**
+   * Send to the external port through the virtualization layer: frames of a virtual subnet are encapsulated (or
+   * rewritten) in place, GSO super-frames that cannot cross encapsulated are segmented first; afterwards each
+   * frame's offsets are restored for accounting. Frames without a VSID pass as plain underlay traffic.
+   */
+  private sendToUplink(net: VirtualizationLayer, b: Batch, p: PortState): void {
+    const idx = p.txIdx;
+    const count = p.txCount;
+    const now = this.clock.now();
+    let keep = 0;
+    for (let j = 0; j < count; j++) {
+      const i = idx[j]!;
+      const m = b.meta[i]!;
+      if (m.vsid !== 0) {
+        if (m.gsoType !== GSO_NONE && net.needsSegmentation(b, i)) {
+          this.sendSegmentsEncap(net, b, i, p, now);
+          continue;
+        }
+        this.saveOff[keep] = m.off;
+        this.saveLen[keep] = m.len;
+        this.saveVlan[keep] = m.vlan;
+        this.saveCsum[keep] = m.csumStart;
+        this.saveHdr[keep] = m.hdrLen;
+        const r = net.encapsulate(b, i, now);
+        if (r !== null) {
+          this.countDrop(m.inPort, r);
+          continue;
+        }
+      } else {
+        this.saveOff[keep] = -1;
+      }
+      idx[keep] = i;
+      p.txFlags[keep] = p.txFlags[j]!;
+      keep++;
+    }
+    p.txCount = keep;
+    if (keep > 0) this.sendTo(b, p);
+    for (let j = 0; j < keep; j++) {
+      if (this.saveOff[j] === -1) continue;
+      const m = b.meta[idx[j]!]!;
+      m.off = this.saveOff[j]!;
+      m.len = this.saveLen[j]!;
+      m.vlan = this.saveVlan[j]!;
+      m.csumStart = this.saveCsum[j]!;
+      m.hdrLen = this.saveHdr[j]!;
+    }
+  }
+
+  /** Segment a GSO frame of a virtual subnet to its MSS, encapsulate every segment, send them to the uplink. */
+  private sendSegmentsEncap(net: VirtualizationLayer, b: Batch, i: number, p: PortState, now: Millis): void {
+    if (this.segments === null) this.segments = new Batch(SEGMENT_CAPACITY, slotSizeFor(SEGMENT_SLOT_BYTES));
+    const out = this.segments;
+    const src = b.meta[i]!;
+    const n = segmentFrame(b, i, out, 0, SEGMENT_CAPACITY);
+    if (n <= 0) {
+      this.countDrop(src.inPort, 'gso-unsupported');
+      return;
+    }
+    out.count = n;
+    let k = 0;
+    for (let s = 0; s < n; s++) {
+      const m = out.meta[s]!;
+      m.inPort = src.inPort;
+      m.vsid = src.vsid;
+      m.vlan = 0;
+      m.pcp = src.pcp;
+      m.dstMac = src.dstMac;
+      m.srcMac = src.srcMac;
+      m.etherType = src.etherType;
+      m.l3Off = src.l3Off;
+      m.gsoType = GSO_NONE;
+      if (!p.backend.offload && m.needsCsum) completeChecksum(out.slab, m);
+      const r = net.encapsulate(out, s, now);
+      if (r !== null) {
+        this.countDrop(src.inPort, r);
+        continue;
+      }
+      const tci = m.vlan !== 0 ? m.vlan | (m.pcp << 13) : -1;
+      if (tci >= 0) pushTag(out, m, tci);
+      this.segIdx[k++] = s;
+    }
+    if (k > 0) {
+      const sent = this.sendAll(out, p, this.segIdx, k);
+      let bytes = 0;
+      for (let s = 0; s < k; s++) if (this.sentMark[s] === 1) bytes += out.meta[this.segIdx[s]!]!.len;
+      p.counters.txFrames += sent;
+      p.counters.txBytes += bytes;
+      this.counters.txFrames += sent;
+      this.counters.txBytes += bytes;
+      if (sent > 0) this.delivered[i] = 1;
+    }
+    out.count = 0;
   }
 
   /**

@@ -18,7 +18,7 @@ function load(bytes: Uint8Array): { b: Batch; i: number } {
   b.slab.set(bytes, m.off);
   return { b, i: 0 };
 }
-const port = (vlan: VlanConfig, up = true) => ({ vlan: PortVlan.from(vlan), vsid: 3, up, maxFrameLen: 1514 });
+const port = (vlan: VlanConfig, up = true, vsid = 3) => ({ vlan: PortVlan.from(vlan), vsid, up, maxFrameLen: 1514 });
 
 describe('classifyIngress', () => {
   it('strips an 802.1Q tag in place: the frame then equals the untagged one', () => {
@@ -45,11 +45,11 @@ describe('classifyIngress', () => {
       [{ mode: 'trunk', allowed: [5], native: 9 }, eth(MAC_B, MAC_A, { vid: 9 }), 9],
       [{ mode: 'trunk', allowed: [5] }, eth(MAC_B, MAC_A), 'vlan-not-allowed'],
       [{ mode: 'trunk', allowed: [5] }, eth(MAC_B, MAC_A, { vid: 6 }), 'vlan-not-allowed'],
-      [{ mode: 'none' }, eth(MAC_B, MAC_A, { vid: 6 }), 6],
-      [{ mode: 'none' }, eth(MAC_B, MAC_A, { vid: 4095 }), 'vlan-not-allowed'],
+      [{ mode: 'none' }, eth(MAC_B, MAC_A, { vid: 6 }), 'vlan-tagged-on-vsid-port'],
+      [{ mode: 'none' }, eth(MAC_B, MAC_A, { vid: 0, pcp: 3 }), 0],
       [{ mode: 'none' }, eth(MAC_B, MAC_A, { vid: 6, tpid: 0x9100 }), 'qinq-not-allowed'],
       [{ mode: 'none' }, eth(MAC_B, MAC_A, { len: 1515 }), 'oversize'],
-      [{ mode: 'none' }, eth(MAC_B, MAC_A, { len: 1518, vid: 1 }), 1],
+      [{ mode: 'trunk', allowed: [1] }, eth(MAC_B, MAC_A, { len: 1518, vid: 1 }), 1],
       [{ mode: 'none' }, new Uint8Array(13), 'runt'],
     ];
     for (const [cfg, bytes, want] of cases) {
@@ -60,6 +60,13 @@ describe('classifyIngress', () => {
         assert.equal(r, null, JSON.stringify(cfg));
         assert.equal(b.meta[0]!.vlan, want);
       }
+    }
+    // without a VSID, mode 'none' is VLAN-unaware: a tag keeps its VID (4095 is reserved)
+    for (const [vid, want] of [[6, 6], [4095, 'vlan-not-allowed']] as const) {
+      const { b } = load(eth(MAC_B, MAC_A, { vid }));
+      const r = classifyIngress(b.slab, b.meta[0]!, port({ mode: 'none' }, true, 0));
+      if (typeof want === 'string') assert.equal(r, want);
+      else assert.equal(b.meta[0]!.vlan, want);
     }
     const { b } = load(eth(MAC_B, MAC_A));
     assert.equal(classifyIngress(b.slab, b.meta[0]!, port({ mode: 'none' }, false)), 'port-down-rx');

@@ -131,6 +131,8 @@ export function classifyIngress(slab: Uint8Array, m: FrameMeta, port: IngressPor
       m.pcp = pcp;
       break;
     default:
+      // a port in a virtual subnet carries untagged frames only: the VSID, not a VLAN, isolates its tenant
+      if (port.vsid !== 0 && tagged && vid !== 0) return 'vlan-tagged-on-vsid-port';
       if (vid === 0xfff) return 'vlan-not-allowed'; // reserved VID
       m.vlan = vid;
       m.pcp = pcp;

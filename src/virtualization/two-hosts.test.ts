@@ -1,0 +1,301 @@
+// virtualization/two-hosts.test.ts: two whole Switches (memory ports) whose external ports are joined by the test,
+// red and blue tenants with the SAME CAs and MACs on both, for NVGRE, VXLAN and IP rewrite: policy ARP, unicast
+// across hosts, tenant isolation, distributed routing, tenant MTU, forged and foreign tunnel packets, migration.
+
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { frame } from '../../test/helpers/frame-builder.js';
+import { portCfg, RecordingLogger } from '../dataplane/switch.test-kit.js';
+import { Switch } from '../dataplane/switch.js';
+import { ManualClock, type PortId } from '../dataplane/types.js';
+import { memoryPort, type MemoryPort } from '../io/memory.js';
+import { parseIpv4Address } from '../wire/addresses.js';
+import { parseArp } from '../wire/arp.js';
+import { readU16, readU32 } from '../wire/byte-order.js';
+import { checksumValid } from '../wire/checksum.js';
+import { readMac } from '../wire/ethernet.js';
+import type { LookupRule, NetworkSpec } from './model.js';
+import {
+  hostInput,
+  MAC5,
+  MAC6,
+  MAC7,
+  MAC8,
+  ROUTER_MAC,
+  spec,
+  UPLINK_A,
+  UPLINK_B,
+  VMS,
+  type Tenant,
+  vsidOf,
+} from './virtualization.test-kit.js';
+
+const ip = (s: string): number => parseIpv4Address(s)!;
+
+interface Host {
+  readonly name: 'host-a' | 'host-b';
+  readonly sw: Switch;
+  readonly clock: ManualClock;
+  readonly uplink: MemoryPort;
+  readonly uplinkId: PortId;
+  /** VM ports by `${tenant}-${vm}`. */
+  readonly vm: Record<string, MemoryPort>;
+  readonly vmId: Record<string, PortId>;
+}
+
+function addVm(h: Host, tenant: Tenant, vmName: string): void {
+  const vm = VMS.find((v) => v.name === vmName)!;
+  const key = `${tenant}-${vmName}`;
+  const port = memoryPort(key);
+  h.vm[key] = port;
+  h.vmId[key] = h.sw.addPort(port, portCfg(key, { vsid: vsidOf(tenant, vm.subnet), mac: vm.mac }));
+}
+
+function makeHost(name: 'host-a' | 'host-b', s: NetworkSpec, mtu = 1500): Host {
+  const clock = new ManualClock(1_000_000);
+  const sw = new Switch({ name: 'sw0', clock, log: new RecordingLogger() });
+  const uplink = memoryPort('uplink', { maxFrameBytes: 2048 });
+  const uplinkId = sw.addPort(uplink, portCfg('uplink', { kind: 'external' }));
+  const h: Host = { name, sw, clock, uplink, uplinkId, vm: {}, vmId: {} };
+  for (const vm of VMS) if (vm.host === name) for (const t of ['red', 'blue'] as const) addVm(h, t, vm.name);
+  sw.setVirtualization(hostInput(name, s, mtu));
+  return h;
+}
+
+/** Everything that crossed the underlay, per direction. */
+interface Wire {
+  readonly ab: Uint8Array[];
+  readonly ba: Uint8Array[];
+}
+
+/** Poll both switches and move frames between their uplinks until the underlay is quiet. */
+function exchange(a: Host, b: Host, wire: Wire = { ab: [], ba: [] }): Wire {
+  for (let round = 0; round < 20; round++) {
+    a.sw.poll();
+    b.sw.poll();
+    const ab = a.uplink.takeSent();
+    const ba = b.uplink.takeSent();
+    if (ab.length === 0 && ba.length === 0) return wire;
+    for (const f of ab) {
+      wire.ab.push(f);
+      b.uplink.inject(f);
+    }
+    for (const f of ba) {
+      wire.ba.push(f);
+      a.uplink.inject(f);
+    }
+  }
+  throw new Error('the underlay never went quiet');
+}
+
+function pair(s: NetworkSpec, mtu = 1500): { a: Host; b: Host } {
+  const a = makeHost('host-a', s, mtu);
+  const b = makeHost('host-b', s, mtu);
+  exchange(a, b); // PA ARP both ways, announcements
+  for (const h of [a, b]) for (const p of Object.values(h.vm)) p.takeSent();
+  return { a, b };
+}
+
+function udp(src: number, dst: number, sip: string, dip: string, o: { ttl?: number; payload?: number; df?: boolean; mark?: number } = {}): Uint8Array {
+  const f = frame()
+    .eth({ src, dst })
+    .ipv4({ src: sip, dst: dip, ttl: o.ttl ?? 64, df: o.df ?? true })
+    .udp({ sport: 4000, dport: 5000 })
+    .payload(o.payload ?? 32)
+    .bytes();
+  f[42] = o.mark ?? 0xab;
+  return f;
+}
+
+/** Frames every VM port got since the last call, by port key (empty ones left out). */
+function received(h: Host): Record<string, Uint8Array[]> {
+  const out: Record<string, Uint8Array[]> = {};
+  for (const [k, p] of Object.entries(h.vm)) {
+    const s = p.takeSent();
+    if (s.length > 0) out[k] = s;
+  }
+  return out;
+}
+
+function drops(h: Host, id: PortId): Record<string, number> {
+  return { ...h.sw.portCounters(id).drops };
+}
+
+const RULES: LookupRule[] = ['encap', 'vxlan', 'rewrite'];
+
+for (const rule of RULES) {
+  describe(`two hosts, ${rule}`, () => {
+    it('PA ARP resolves both ways; the policy table answers tenant ARP locally (nothing crosses)', () => {
+      const { a, b } = pair(spec({ rule }));
+      assert.equal(a.sw.virtualization()!.arp.find((e) => e.address === '192.0.2.2' || e.address.startsWith('192.0.2.1'))?.state, 'reachable');
+      a.vm['red-vm5']!.inject(frame().eth({ src: MAC5, dst: 0xffff_ffff_ffff }).arp({ op: 1, sha: MAC5, spa: '10.0.0.5', tpa: '10.0.0.6' }).bytes());
+      const w = exchange(a, b);
+      assert.equal(w.ab.length, 0);
+      const got = received(a);
+      assert.deepEqual(Object.keys(got), ['red-vm5']);
+      const rep = parseArp(got['red-vm5']![0]!, 14, 28);
+      assert.ok(rep.ok);
+      assert.equal(rep.value.op, 2);
+      assert.equal(rep.value.sha, MAC6);
+      assert.equal(rep.value.spa, ip('10.0.0.6'));
+      assert.deepEqual(received(b), {});
+    });
+
+    it('unicast crosses to the same tenant only, both ways; the underlay carries the rule', () => {
+      const { a, b } = pair(spec({ rule }));
+      for (const t of ['red', 'blue'] as const) {
+        const f = udp(MAC5, MAC6, '10.0.0.5', '10.0.0.6', { mark: t === 'red' ? 1 : 2 });
+        a.vm[`${t}-vm5`]!.inject(f);
+        const w = exchange(a, b);
+        assert.equal(w.ab.length, 1);
+        const o = w.ab[0]!;
+        assert.equal(readMac(o, 0), UPLINK_B);
+        assert.equal(readMac(o, 6), UPLINK_A);
+        if (rule === 'encap') {
+          assert.equal(o[23], 47);
+          assert.equal(readU32(o, 38) >>> 8, vsidOf(t, 1));
+          assert.equal(readU16(o, 36), 0x6558);
+        } else if (rule === 'vxlan') {
+          assert.equal(o[23], 17);
+          assert.equal(readU16(o, 36), 4789);
+          assert.equal(readU32(o, 46) >>> 8, vsidOf(t, 1));
+        } else {
+          assert.equal(o.length, f.length);
+          assert.equal(readU32(o, 26), ip(t === 'red' ? '192.0.2.15' : '192.0.2.25'));
+          assert.equal(readU32(o, 30), ip(t === 'red' ? '192.0.2.16' : '192.0.2.26'));
+          assert.ok(checksumValid(o, 14, 20));
+        }
+        const got = received(b);
+        assert.deepEqual(Object.keys(got), [`${t}-vm6`]);
+        assert.deepEqual(got[`${t}-vm6`], [f]);
+        assert.deepEqual(received(a), {});
+        // and back
+        const r = udp(MAC6, MAC5, '10.0.0.6', '10.0.0.5', { mark: t === 'red' ? 3 : 4 });
+        b.vm[`${t}-vm6`]!.inject(r);
+        exchange(a, b);
+        assert.deepEqual(received(a), { [`${t}-vm5`]: [r] });
+        assert.deepEqual(received(b), {});
+      }
+    });
+
+    it('broadcast stays on its host and in its VSID', () => {
+      const { a, b } = pair(spec({ rule }));
+      a.vm['red-vm5']!.inject(frame().eth({ src: MAC5, dst: 0xffff_ffff_ffff }).ipv4({ src: '10.0.0.5', dst: '10.0.0.255' }).udp().bytes());
+      const w = exchange(a, b);
+      assert.equal(w.ab.length, 0);
+      assert.deepEqual(received(a), {});
+      assert.deepEqual(received(b), {});
+    });
+
+    it('distributed routing across subnets of one routing domain: TTL - 1 once, router MAC as source', () => {
+      const { a, b } = pair(spec({ rule }));
+      for (const t of ['red', 'blue'] as const) {
+        a.vm[`${t}-vm5`]!.inject(udp(MAC5, ROUTER_MAC, '10.0.0.5', '10.0.1.7', { ttl: 20 }));
+        exchange(a, b);
+        const got = received(b);
+        assert.deepEqual(Object.keys(got), [`${t}-vm7`]);
+        const f = got[`${t}-vm7`]![0]!;
+        assert.equal(readMac(f, 0), MAC7);
+        assert.equal(readMac(f, 6), ROUTER_MAC);
+        assert.equal(f[22], 19);
+        assert.ok(checksumValid(f, 14, 20));
+        assert.equal(readU32(f, 26), ip('10.0.0.5'));
+        assert.equal(readU32(f, 30), ip('10.0.1.7'));
+      }
+      // a CA of red's other subnet is not reachable from a routing domain that has no record for it
+      assert.deepEqual(received(a), {});
+    });
+
+    it('MTU: the largest tenant packet crosses, one byte more becomes fragmentation needed; no outer fragments', () => {
+      const { a, b } = pair(spec({ rule }));
+      const mtu = a.sw.virtualization()!.vsids.find((v) => v.vsid === 5001)!.tenantMtu;
+      assert.equal(mtu, rule === 'encap' ? 1458 : rule === 'vxlan' ? 1450 : 1500);
+      a.vm['red-vm5']!.inject(udp(MAC5, MAC6, '10.0.0.5', '10.0.0.6', { payload: mtu - 28 }));
+      let w = exchange(a, b);
+      assert.equal(w.ab.length, 1);
+      assert.ok(w.ab[0]!.length - 14 <= 1500);
+      assert.equal(readU16(w.ab[0]!, 20) & 0x3fff, 0); // outer: not a fragment
+      assert.equal(received(b)['red-vm6']?.length, 1);
+      if (rule !== 'rewrite') {
+        a.vm['red-vm5']!.inject(udp(MAC5, MAC6, '10.0.0.5', '10.0.0.6', { payload: mtu - 27 }));
+        w = exchange(a, b);
+        assert.equal(w.ab.length, 0);
+        const back = received(a)['red-vm5'];
+        assert.equal(back?.length, 1);
+        const icmp = back![0]!;
+        assert.equal(icmp[34], 3);
+        assert.equal(icmp[35], 4);
+        assert.equal(readU16(icmp, 40), mtu);
+        assert.equal(readU32(icmp, 30), ip('10.0.0.5'));
+        assert.equal(drops(a, a.vmId['red-vm5']!)['tenant-mtu-exceeded'], 1);
+        assert.equal(a.sw.virtualization()!.counters['fragNeeded'], 1);
+      }
+    });
+
+    it('live migration: vm6 moves from B to A; it is announced, and traffic from B follows it', () => {
+      const s = spec({ rule });
+      const { a, b } = pair(s);
+      const moved = spec({ rule, hostOf: { vm6: 'host-a' } });
+      addVm(a, 'red', 'vm6');
+      addVm(a, 'blue', 'vm6');
+      a.sw.setVirtualization(hostInput('host-a', moved));
+      b.sw.setVirtualization(hostInput('host-b', moved));
+      const w = exchange(a, b);
+      // the new host announces the CA into its VSID (local VMs), and for rewrite the PA on the underlay
+      const garps = (received(a)['red-vm5'] ?? []).map((f) => parseArp(f, 14, 28)).filter((p) => p.ok && p.value.spa === p.value.tpa);
+      assert.equal(garps.length, 1);
+      if (rule === 'rewrite') {
+        const paGarp = w.ab.map((f) => parseArp(f, 14, 28)).find((p) => p.ok && p.value.spa === ip('192.0.2.16') && p.value.tpa === ip('192.0.2.16'));
+        assert.ok(paGarp !== undefined);
+      }
+      // vm7 on B routes to vm6, now on A
+      b.vm['red-vm7']!.inject(udp(MAC7, ROUTER_MAC, '10.0.1.7', '10.0.0.6', { ttl: 9 }));
+      exchange(a, b);
+      const got = received(a);
+      assert.deepEqual(Object.keys(got), ['red-vm6']);
+      assert.equal(got['red-vm6']![0]![22], 8);
+      // vm5 -> vm6 is local on A now: nothing on the underlay
+      a.vm['red-vm5']!.inject(udp(MAC5, MAC6, '10.0.0.5', '10.0.0.6'));
+      assert.equal(exchange(a, b).ab.length, 0);
+      assert.deepEqual(Object.keys(received(a)), ['red-vm6']);
+      const st = a.sw.virtualization()!;
+      assert.equal(st.records.find((r) => r.vsid === 5001 && r.ca === '10.0.0.6')!.local, true);
+    });
+  });
+}
+
+describe('two hosts: bad underlay input', () => {
+  it('forged VSID, PA not owned, malformed GRE/VXLAN: dropped by reason on the uplink; nothing reaches a VM', () => {
+    const { a, b } = pair(spec());
+    const inner = () => frame().eth({ src: MAC5, dst: MAC6 }).ipv4({ src: '10.0.0.5', dst: '10.0.0.6' }).udp().payload(8);
+    const outer = (dst: string) => frame().eth({ src: UPLINK_A, dst: UPLINK_B }).ipv4({ src: '192.0.2.1', dst });
+    const bad: [Uint8Array, string][] = [
+      [outer('192.0.2.2').nvgre(7777, 3).eth({ src: MAC5, dst: MAC6 }).ipv4({ src: '10.0.0.5', dst: '10.0.0.6' }).udp().bytes(), 'unknown-vsid'],
+      [outer('192.0.2.2').udp().vxlan({ vni: 7777 }).eth({ src: MAC5, dst: MAC6 }).ipv4().udp().bytes(), 'unknown-vsid'],
+      [outer('192.0.2.99').nvgre(5001, 3).eth({ src: MAC5, dst: MAC6 }).ipv4({ src: '10.0.0.5', dst: '10.0.0.6' }).udp().bytes(), 'pa-not-owned'],
+      [outer('192.0.2.99').udp().vxlan({ vni: 5001 }).eth({ src: MAC5, dst: MAC6 }).ipv4().udp().bytes(), 'pa-not-owned'],
+      [outer('192.0.2.2').gre({ vsid: 5001, sequence: 1 }).eth({ src: MAC5, dst: MAC6 }).ipv4().udp().bytes(), 'bad-encap'],
+      [outer('192.0.2.2').udp().vxlan({ vni: 5001, flags: 0 }).eth({ src: MAC5, dst: MAC6 }).ipv4().udp().bytes(), 'bad-encap'],
+    ];
+    void inner;
+    for (const [f] of bad) b.uplink.inject(f);
+    b.sw.poll();
+    const d = drops(b, b.uplinkId);
+    assert.equal(d['unknown-vsid'], 2);
+    assert.equal(d['pa-not-owned'], 2);
+    assert.equal(d['bad-encap'], 2);
+    assert.deepEqual(received(b), {});
+    assert.deepEqual(received(a), {});
+  });
+
+  it('a tunnel packet claiming blue VSID with a red inner frame reaches blue only (the VSID decides)', () => {
+    const { b } = pair(spec());
+    b.uplink.inject(
+      frame().eth({ src: UPLINK_A, dst: UPLINK_B }).ipv4({ src: '192.0.2.1', dst: '192.0.2.2' }).nvgre(6001, 9).eth({ src: MAC5, dst: MAC6 }).ipv4({ src: '10.0.0.5', dst: '10.0.0.6' }).udp().bytes(),
+    );
+    b.sw.poll();
+    assert.deepEqual(Object.keys(received(b)), ['blue-vm6']);
+  });
+});
+
+void MAC8;

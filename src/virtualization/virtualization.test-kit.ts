@@ -1,0 +1,108 @@
+// virtualization/virtualization.test-kit.ts: a two-host, two-tenant NetworkSpec (red and blue with the SAME CAs and
+// MACs) shared by the virtualization tests. Not used by the product.
+
+import type { HostNetworkInput, LookupRecordSpec, LookupRule, NetworkSpec, ProviderAddressSpec } from './model.js';
+
+export const RED = '{11111111-2222-3333-4444-000000000001}';
+export const BLUE = '{11111111-2222-3333-4444-000000000002}';
+export const ROUTER_MAC = 0x02_58_53_00_00_01;
+export const UPLINK_A = 0x02_aa_00_00_00_01;
+export const UPLINK_B = 0x02_bb_00_00_00_02;
+export const GATEWAY_MAC = 0x02_ee_00_00_00_fe;
+export const PA_A = '192.0.2.1';
+export const PA_B = '192.0.2.2';
+
+/** VM MACs, the same in both tenants. */
+export const MAC5 = 0x02_00_00_00_00_05; // 10.0.0.5, subnet 1, host A
+export const MAC6 = 0x02_00_00_00_00_06; // 10.0.0.6, subnet 1, host B
+export const MAC7 = 0x02_00_00_00_00_07; // 10.0.1.7, subnet 2, host B
+export const MAC8 = 0x02_00_00_00_00_08; // 10.0.1.8, subnet 2, host A
+
+export interface Vm {
+  readonly name: string;
+  readonly ca: string;
+  readonly mac: number;
+  readonly macText: string;
+  /** 1 = first subnet (5001 / 6001), 2 = second (5002 / 6002). */
+  readonly subnet: 1 | 2;
+  readonly host: 'host-a' | 'host-b';
+  /** Last octet of its rewrite PA (red 192.0.2.1x, blue 192.0.2.2x). */
+  readonly rewriteOctet: number;
+}
+
+export const VMS: readonly Vm[] = [
+  { name: 'vm5', ca: '10.0.0.5', mac: MAC5, macText: '02:00:00:00:00:05', subnet: 1, host: 'host-a', rewriteOctet: 5 },
+  { name: 'vm6', ca: '10.0.0.6', mac: MAC6, macText: '02:00:00:00:00:06', subnet: 1, host: 'host-b', rewriteOctet: 6 },
+  { name: 'vm7', ca: '10.0.1.7', mac: MAC7, macText: '02:00:00:00:00:07', subnet: 2, host: 'host-b', rewriteOctet: 7 },
+  { name: 'vm8', ca: '10.0.1.8', mac: MAC8, macText: '02:00:00:00:00:08', subnet: 2, host: 'host-a', rewriteOctet: 8 },
+];
+
+export type Tenant = 'red' | 'blue';
+export function vsidOf(tenant: Tenant, subnet: 1 | 2): number {
+  return (tenant === 'red' ? 5000 : 6000) + subnet;
+}
+export function rewritePa(tenant: Tenant, vm: Vm): string {
+  return `192.0.2.${(tenant === 'red' ? 10 : 20) + vm.rewriteOctet}`;
+}
+
+export interface SpecOptions {
+  /** Rule per tenant (default encap for both). */
+  readonly rule?: LookupRule | { red: LookupRule; blue: LookupRule };
+  /** Host of each VM by name (live migration); default VMS[].host. */
+  readonly hostOf?: Readonly<Record<string, 'host-a' | 'host-b'>>;
+  readonly remotes?: NetworkSpec['remotes'];
+  readonly providerRoutes?: NetworkSpec['providerRoutes'];
+  readonly customerRoutes?: NetworkSpec['customerRoutes'];
+  readonly extraRecords?: readonly LookupRecordSpec[];
+  readonly paVlan?: number;
+}
+
+export function spec(o: SpecOptions = {}): NetworkSpec {
+  const ruleOf = (t: Tenant): LookupRule => (o.rule === undefined ? 'encap' : typeof o.rule === 'string' ? o.rule : o.rule[t]);
+  const hostOf = (vm: Vm): 'host-a' | 'host-b' => o.hostOf?.[vm.name] ?? vm.host;
+  const vlan = o.paVlan ?? 0;
+  const pas: ProviderAddressSpec[] = [
+    { host: 'host-a', switch: 'sw0', address: `${PA_A}/24`, vlan },
+    { host: 'host-b', switch: 'sw0', address: `${PA_B}/24`, vlan },
+  ];
+  const records: LookupRecordSpec[] = [];
+  for (const t of ['red', 'blue'] as const) {
+    for (const vm of VMS) {
+      const rule = ruleOf(t);
+      const pa = rule === 'rewrite' ? rewritePa(t, vm) : hostOf(vm) === 'host-a' ? PA_A : PA_B;
+      if (rule === 'rewrite') pas.push({ host: hostOf(vm), switch: 'sw0', address: `${pa}/24`, vlan });
+      records.push({ ca: vm.ca, vsid: vsidOf(t, vm.subnet), mac: vm.macText, pa, rule, vm: `${t}-${vm.name}` });
+    }
+  }
+  records.push(...(o.extraRecords ?? []));
+  return {
+    routerMac: '02:58:53:00:00:01',
+    providerAddresses: pas,
+    providerRoutes: o.providerRoutes ?? [],
+    remotes: o.remotes ?? [],
+    routingDomains: [
+      {
+        id: RED,
+        name: 'red',
+        subnets: [
+          { vsid: 5001, prefix: '10.0.0.0/24', gateway: '10.0.0.1' },
+          { vsid: 5002, prefix: '10.0.1.0/24', gateway: '10.0.1.1' },
+        ],
+      },
+      {
+        id: BLUE,
+        name: 'blue',
+        subnets: [
+          { vsid: 6001, prefix: '10.0.0.0/24', gateway: '10.0.0.1' },
+          { vsid: 6002, prefix: '10.0.1.0/24', gateway: '10.0.1.1' },
+        ],
+      },
+    ],
+    lookupRecords: records,
+    customerRoutes: o.customerRoutes ?? [],
+  };
+}
+
+export function hostInput(host: 'host-a' | 'host-b', network: NetworkSpec, underlayMtu = 1500): HostNetworkInput {
+  return { host, switchName: 'sw0', uplinkMac: host === 'host-a' ? UPLINK_A : UPLINK_B, underlayMtu, network };
+}
