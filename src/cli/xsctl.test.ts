@@ -146,11 +146,11 @@ describe('xsctl against xswitchd', () => {
       '      - { name: p1, interface: { tap: ok1 }, vlan: { mode: access, id: 0 } }',
       '      - { name: p2, interface: { tap: ok1 }, vsid: 12 }',
       '      - { name: p3, interface: { tapp: x } }',
-      'network: {}',
+      'network: { routerMac: "01:00:5e:00:00:01" }',
     ].join('\n'));
     const bad = xsctl('apply', '-f', join(dir, 'bad.yaml'));
     assert.equal(bad.code, 1);
-    for (const p of ['switches[0].ports[0].vlan.id', 'switches[0].ports[1].vsid', 'switches[0].ports[1].interface.tap', 'switches[0].ports[2].interface', 'network']) {
+    for (const p of ['switches[0].ports[0].vlan.id', 'switches[0].ports[1].vsid', 'switches[0].ports[1].interface.tap', 'switches[0].ports[2].interface', 'network.routerMac']) {
       assert.ok(bad.stderr.includes(`  ${p}: `), `${p} listed in:\n${bad.stderr}`);
     }
     const badJson = xsctl('--json', 'apply', '-f', join(dir, 'bad.yaml'));
@@ -192,6 +192,67 @@ describe('xsctl against xswitchd', () => {
     assert.equal(nf.code, 1);
     assert.match((JSON.parse(nf.stdout) as { error: string }).error, /no switch named nope/);
     assert.equal(xsctl('switch', 'del', 'sw2').code, 0);
+  });
+
+  it('shows and edits the network policy: network, record list/add/set/del, vsid list, arp, virt', () => {
+    const doc = okJson<Record<string, unknown>>('export');
+    doc['network'] = {
+      providerAddresses: [{ host: 'h2', switch: 'sw0', address: '192.0.2.2/24' }, { host: 'h3', switch: 'sw0', address: '192.0.2.3/24' }],
+      remotes: [{ pa: '192.0.2.3', flowId: 7 }],
+      routingDomains: [{ id: '{11111111-2222-3333-4444-00000000000A}', name: 'red', subnets: [{ vsid: 5001, prefix: '10.0.0.0/24', gateway: '10.0.0.1' }] }],
+      lookupRecords: [
+        { ca: '10.0.0.6', vsid: 5001, mac: '02:00:00:00:00:06', pa: '192.0.2.3', rule: 'vxlan' },
+        { ca: '10.0.0.5', vsid: 5001, mac: '02:00:00:00:00:05', pa: '192.0.2.2', rule: 'encap', vm: 'vm1' },
+      ],
+    };
+    writeFileSync(join(dir, 'net.json'), JSON.stringify(doc));
+    const r = xsctl('apply', '-f', join(dir, 'net.json'));
+    assert.equal(r.code, 0, r.stderr);
+    const n = okJson<{ routingDomains: { id: string }[]; lookupRecords: { ca: string; pa: string; rule: string; vm: string | null }[] }>('network');
+    assert.equal(n.routingDomains[0]!.id, '{11111111-2222-3333-4444-00000000000a}');
+    assert.deepEqual(n.lookupRecords.map((x) => [x.ca, x.pa, x.rule, x.vm]), [['10.0.0.5', '192.0.2.2', 'encap', 'vm1'], ['10.0.0.6', '192.0.2.3', 'vxlan', null]]);
+    const text = xsctl('network').stdout;
+    assert.match(text, /^router MAC 02:58:53:00:00:01\n/);
+    assert.match(text, /LOOKUP RECORDS\nCA\s+VSID\s+MAC\s+PA\s+RULE\s+VM\n10\.0\.0\.5\s+5001\s+02:00:00:00:00:05\s+192\.0\.2\.2\s+encap\s+vm1\n/);
+    assert.match(text, /REMOTES\nPA\s+FLOW-ID\n192\.0\.2\.3\s+7\n/);
+    type R = { switch: string | null; ca: string; vsid: number; mac: string; pa: string; rule: string; local: boolean };
+    assert.deepEqual(okJson<R[]>('record', 'list').map((x) => [x.switch, x.ca, x.pa, x.local]), [[null, '10.0.0.5', '192.0.2.2', false], [null, '10.0.0.6', '192.0.2.3', false]]);
+    assert.match(xsctl('record', 'list').stdout, /^SWITCH\s+CA\s+VSID\s+MAC\s+PA\s+RULE\s+VM\s+WHERE\n-\s+10\.0\.0\.5\s+5001\s+02:00:00:00:00:05\s+192\.0\.2\.2\s+encap\s+vm1\s+remote\n/);
+
+    // Live migration of 10.0.0.5 to h3, and a rule change.
+    const set = xsctl('record', 'set', '10.0.0.5', '--vsid', '5001', '--pa', '192.0.2.3', '--rule', 'vxlan', '--vm', 'none');
+    assert.equal(set.code, 0, set.stderr);
+    assert.match(set.stdout, /record 10\.0\.0\.5 \(VSID 5001\) updated \(revision \d+\)/);
+    assert.deepEqual(okJson<R[]>('record', 'list').map((x) => [x.ca, x.pa, x.rule]), [['10.0.0.5', '192.0.2.3', 'vxlan'], ['10.0.0.6', '192.0.2.3', 'vxlan']]);
+    assert.equal(okJson<{ lookupRecords: { vm: string | null }[] }>('network').lookupRecords[0]!.vm, null);
+    // Refusals: not found and invalid are the daemon's (1); usage errors are 2.
+    const nf = xsctl('--json', 'record', 'set', '10.0.0.99', '--vsid', '5001', '--pa', '192.0.2.3');
+    assert.equal(nf.code, 1);
+    assert.deepEqual(JSON.parse(nf.stdout), { error: 'no lookup record for CA 10.0.0.99 in VSID 5001', field: 'ca' });
+    const bad = xsctl('record', 'set', '10.0.0.5', '--vsid', '5001', '--mac', 'ff:ff:ff:ff:ff:ff');
+    assert.equal(bad.code, 1);
+    assert.match(bad.stderr, /network\.lookupRecords\[0\]\.mac: ff:ff:ff:ff:ff:ff is a multicast\/broadcast address/);
+    for (const args of [['record', 'set', '10.0.0.5', '--pa', '192.0.2.3'], ['record', 'set', '10.0.0.5', '--vsid', '5001'], ['record', 'set', '10.0.0.5', '--vsid', '5001', '--rule', 'gre'],
+      ['record', 'add', '10.0.0.9', '--vsid', '5001'], ['record'], ['record', 'frob'], ['vsid', 'frob'], ['virt'], ['network', 'extra']]) {
+      const u = xsctl(...args);
+      assert.equal(u.code, 2, `${args.join(' ')} -> ${u.code} ${u.stderr}`);
+    }
+    assert.equal(xsctl('record', 'add', '10.0.0.9', '--vsid', '5001', '--mac', '02:00:00:00:00:09', '--pa', '192.0.2.2', '--rule', 'rewrite').code, 0);
+    assert.equal(xsctl('record', 'add', '10.0.0.9', '--vsid', '5001', '--mac', '02:00:00:00:00:09', '--pa', '192.0.2.2').code, 1, 'already there');
+    assert.equal(okJson<R[]>('record', 'list').length, 3);
+    assert.equal(xsctl('record', 'del', '10.0.0.9', '--vsid', '5001').code, 0);
+    assert.equal(xsctl('record', 'del', '10.0.0.9', '--vsid', '5001').code, 1);
+
+    // This host (h1) owns no PA: no switch is virtualized.
+    assert.deepEqual(okJson('vsid', 'list'), []);
+    assert.match(xsctl('vsid').stdout, /no virtualized switch/);
+    assert.deepEqual(okJson('arp'), []);
+    assert.match(xsctl('arp').stdout, /^SWITCH\s+ADDRESS\s+MAC\s+STATE\s+AGE\n$/);
+    const v = xsctl('virt', 'sw0');
+    assert.equal(v.code, 1);
+    assert.match(v.stderr, /switch sw0 has no virtualization policy: it has no uplink/);
+    assert.equal(xsctl('virt', 'nope').code, 1);
+    assert.match(xsctl('export').stdout, /\nnetwork:\n {2}providerAddresses:\n/);
   });
 
   it('manages TAP ports and restores them after a restart', { skip: !ROOT_USER && 'needs root for TAP devices' }, async () => {

@@ -27,6 +27,14 @@ export const USAGE = `usage: xsctl [--socket PATH] [--json] COMMAND ...     (env
   ext order SWITCH NAME,NAME,...          new full order (capture*, filter*, forwarding?)
   mac SWITCH                              MAC table
   counters SWITCH [PORT]                  rx/tx frames and bytes, drops by reason
+  network                                 the network virtualization policy as stored
+  vsid list                               each virtualized switch's VSIDs: routing domain, prefix, tenant MTU, records
+  record list                             lookup records, local or remote
+  record add CA --vsid N --mac MAC --pa PA [--rule encap|rewrite|vxlan] [--vm NAME]
+  record set CA --vsid N [--pa PA] [--rule encap|rewrite|vxlan] [--mac MAC] [--vm NAME|none]   (applied live)
+  record del CA --vsid N
+  arp                                     provider-address ARP cache per switch
+  virt SWITCH                             a switch's virtualization layer: PAs, VSIDs, records, ARP, counters
 exit codes: 0 ok, 1 refused by xswitchd, 2 usage error, 3 cannot reach xswitchd`;
 
 class UsageError extends Error {}
@@ -284,7 +292,8 @@ async function command(words: string[], c: ApiClient, json: boolean, ctx: CliEnv
         const head = dryRun
           ? `dry run: ${actions.length} action${actions.length === 1 ? '' : 's'} would apply (nothing changed)\n`
           : actions.length === 0 ? `unchanged (revision ${str(r['revision'])})\n` : `applied: ${actions.length} action${actions.length === 1 ? '' : 's'} (revision ${str(r['revision'])})\n`;
-        return head + actions.map((x) => `  ${str(x['op'])} ${str(x['switch'])}${x['port'] !== undefined ? `/${str(x['port'])}` : ''}${Array.isArray(x['order']) ? ` [${(x['order'] as string[]).join(', ')}]` : ''}\n`).join('');
+        return head + actions.map((x) => `  ${str(x['op'])} ${str(x['switch'])}${x['port'] !== undefined ? `/${str(x['port'])}` : ''}${Array.isArray(x['order']) ? ` [${(x['order'] as string[]).join(', ')}]` : ''}` +
+          `${Array.isArray(x['providerAddresses']) ? ` (PA ${(x['providerAddresses'] as string[]).join(', ')})` : ''}\n`).join('');
       });
     }
     case 'export': {
@@ -320,6 +329,26 @@ async function command(words: string[], c: ApiClient, json: boolean, ctx: CliEnv
     }
     case 'port':
       return portCommand(sub, subArgs, c, json, io);
+    case 'network': {
+      a.done();
+      return finish(await c.call('GET', '/v1/network'), json, io, networkText);
+    }
+    case 'vsid': {
+      if (sub !== undefined && sub !== 'list') throw new UsageError(`vsid needs list (got ${sub})`);
+      (sub === undefined ? a : subArgs).done();
+      return finish(await c.call('GET', '/v1/network/vsids'), json, io, (b) => rows(b).length === 0 ? 'no virtualized switch (no provider address of this host on a switch with an uplink)\n' : vsidTable(rows(b), true));
+    }
+    case 'record':
+      return recordCommand(sub, subArgs, c, json, io);
+    case 'arp': {
+      a.done();
+      return finish(await c.call('GET', '/v1/network/arp'), json, io, (b) => arpTable(rows(b), true));
+    }
+    case 'virt': {
+      const [sw] = a.positionals(1, ['SWITCH']);
+      a.done();
+      return finish(await c.call('GET', `/v1/switches/${enc(sw!)}/virtualization`), json, io, virtText);
+    }
     case 'ext':
       return extCommand(sub, subArgs, c, json, ctx);
     case 'mac': {
@@ -348,6 +377,112 @@ async function command(words: string[], c: ApiClient, json: boolean, ctx: CliEnv
     }
     default:
       throw new UsageError(`unknown command ${cmd!}`);
+  }
+}
+
+function rows(b: unknown): Record<string, unknown>[] {
+  return Array.isArray(b) ? b.filter(isRecord) : [];
+}
+
+function list(v: unknown): Record<string, unknown>[] {
+  return rows(v);
+}
+
+function vsidTable(vs: Record<string, unknown>[], withSwitch: boolean): string {
+  return table([...(withSwitch ? ['SWITCH'] : []), 'VSID', 'ROUTING-DOMAIN', 'PREFIX', 'GATEWAY', 'TENANT-MTU', 'RECORDS', 'LOCAL'],
+    vs.map((v) => [...(withSwitch ? [str(v['switch'])] : []), str(v['vsid']), `${str(v['rdName'])} ${str(v['rdid'])}`, str(v['prefix']), str(v['gateway']),
+      str(v['tenantMtu']), str(v['records']), str(v['localRecords'])]));
+}
+
+function recordTable(rs: Record<string, unknown>[], withSwitch: boolean): string {
+  return table([...(withSwitch ? ['SWITCH'] : []), 'CA', 'VSID', 'MAC', 'PA', 'RULE', ...(withSwitch ? ['VM'] : []), 'WHERE'],
+    rs.map((r) => [...(withSwitch ? [str(r['switch'])] : []), str(r['ca']), str(r['vsid']), str(r['mac']), str(r['pa']), str(r['rule']),
+      ...(withSwitch ? [str(r['vm'])] : []), r['local'] === true ? 'local' : 'remote']));
+}
+
+function arpTable(es: Record<string, unknown>[], withSwitch: boolean): string {
+  return table([...(withSwitch ? ['SWITCH'] : []), 'ADDRESS', 'MAC', 'STATE', 'AGE'],
+    es.map((e) => [...(withSwitch ? [str(e['switch'])] : []), str(e['address']), str(e['mac']), str(e['state']),
+      typeof e['ageMs'] === 'number' ? `${(e['ageMs'] / 1000).toFixed(1)}s` : '-']));
+}
+
+/** `xsctl network`: the stored policy, one table per kind of object. */
+function networkText(b: unknown): string {
+  const n = isRecord(b) ? b : {};
+  const out: string[] = [`router MAC ${str(n['routerMac'])}\n`];
+  const section = (title: string, headers: string[], body: string[][]): void => {
+    out.push(`\n${title}\n`, body.length === 0 ? '(none)\n' : table(headers, body));
+  };
+  section('PROVIDER ADDRESSES', ['HOST', 'SWITCH', 'ADDRESS', 'VLAN'], list(n['providerAddresses']).map((p) => [str(p['host']), str(p['switch']), str(p['address']), p['vlan'] === 0 ? '-' : str(p['vlan'])]));
+  if (list(n['providerRoutes']).length > 0) section('PROVIDER ROUTES', ['HOST', 'PREFIX', 'NEXT-HOP'], list(n['providerRoutes']).map((r) => [str(r['host']), str(r['prefix']), str(r['nextHop'])]));
+  if (list(n['remotes']).length > 0) section('REMOTES', ['PA', 'FLOW-ID'], list(n['remotes']).map((r) => [str(r['pa']), str(r['flowId'])]));
+  section('ROUTING DOMAINS', ['RDID', 'NAME', 'VSID', 'PREFIX', 'GATEWAY'], list(n['routingDomains']).flatMap((d) => {
+    const subnets = list(d['subnets']);
+    if (subnets.length === 0) return [[str(d['id']), str(d['name']), '-', '-', '-']];
+    return subnets.map((x) => [str(d['id']), str(d['name']), str(x['vsid']), str(x['prefix']), str(x['gateway'])]);
+  }));
+  section('LOOKUP RECORDS', ['CA', 'VSID', 'MAC', 'PA', 'RULE', 'VM'], list(n['lookupRecords']).map((r) => [str(r['ca']), str(r['vsid']), str(r['mac']), str(r['pa']), str(r['rule']), str(r['vm'])]));
+  if (list(n['customerRoutes']).length > 0) {
+    section('CUSTOMER ROUTES', ['RDID', 'VSID', 'PREFIX', 'NEXT-HOP'], list(n['customerRoutes']).map((r) => [str(r['rdid']), str(r['vsid']), str(r['prefix']), r['nextHop'] === '0.0.0.0' ? 'on-link' : str(r['nextHop'])]));
+  }
+  return out.join('');
+}
+
+/** `xsctl virt SW`: the whole VirtualizationStatus. */
+function virtText(b: unknown): string {
+  const v = isRecord(b) ? b : {};
+  const pas = Array.isArray(v['providerAddresses']) ? v['providerAddresses'].map(str).join(', ') : '-';
+  const out = [table(['KEY', 'VALUE'], [
+    ['switch', str(v['switchName'])], ['host', str(v['host'])], ['provider addresses', pas || '-'],
+    ['underlay MTU', str(v['underlayMtu'])], ['router MAC', str(v['routerMac'])],
+  ])];
+  out.push('\nVSIDS\n', vsidTable(list(v['vsids']), false));
+  out.push('\nLOOKUP RECORDS\n', recordTable(list(v['records']), false));
+  out.push('\nPA ARP CACHE\n', list(v['arp']).length === 0 ? '(empty)\n' : arpTable(list(v['arp']), false));
+  const counters = isRecord(v['counters']) ? Object.entries(v['counters']) : [];
+  out.push('\nCOUNTERS\n', counters.length === 0 ? '(none)\n' : table(['COUNTER', 'VALUE'], counters.map(([k, x]) => [k, str(x)])));
+  return out.join('');
+}
+
+async function recordCommand(sub: string | undefined, a: Args, c: ApiClient, json: boolean, io: Io): Promise<number> {
+  switch (sub) {
+    case 'list': {
+      a.done();
+      return finish(await c.call('GET', '/v1/network/records'), json, io, (b) => recordTable(rows(b), true));
+    }
+    case 'add':
+    case 'set': {
+      const vsid = a.int('--vsid');
+      const pa = a.value('--pa');
+      const rule = a.value('--rule');
+      const mac = a.value('--mac');
+      const vm = a.value('--vm');
+      const [ca] = a.positionals(1, ['CA']);
+      a.done();
+      if (vsid === undefined) throw new UsageError(`record ${sub} needs --vsid N`);
+      if (rule !== undefined && !['encap', 'rewrite', 'vxlan'].includes(rule)) throw new UsageError(`--rule must be encap, rewrite or vxlan, got ${rule}`);
+      const body: Record<string, unknown> = {};
+      if (pa !== undefined) body['pa'] = pa;
+      if (rule !== undefined) body['rule'] = rule;
+      if (mac !== undefined) body['mac'] = mac;
+      if (vm !== undefined) body['vm'] = vm === 'none' ? null : vm;
+      if (sub === 'add') {
+        if (mac === undefined || pa === undefined) throw new UsageError('record add needs --mac MAC and --pa PA');
+        if (vm === 'none') delete body['vm'];
+        return finish(await c.call('POST', '/v1/network/records', { ca, vsid, ...body }), json, io, revisionLine(`record ${ca!} (VSID ${vsid}) added`));
+      }
+      if (Object.keys(body).length === 0) throw new UsageError('record set needs something to change (--pa, --rule, --mac, --vm)');
+      return finish(await c.call('PATCH', `/v1/network/records/${vsid}/${enc(ca!)}`, body), json, io, revisionLine(`record ${ca!} (VSID ${vsid}) updated`));
+    }
+    case 'del': {
+      const vsid = a.int('--vsid');
+      const [ca] = a.positionals(1, ['CA']);
+      a.done();
+      if (vsid === undefined) throw new UsageError('record del needs --vsid N');
+      return finish(await c.call('DELETE', `/v1/network/records/${vsid}/${enc(ca!)}`), json, io, revisionLine(`record ${ca!} (VSID ${vsid}) deleted`));
+    }
+    default:
+      throw new UsageError(`record needs list, add, set or del${sub === undefined ? '' : ` (got ${sub})`}`);
   }
 }
 

@@ -5,6 +5,7 @@ import { chmodSync, existsSync, lstatSync, mkdirSync, unlinkSync } from 'node:fs
 import { type IncomingMessage, type Server, type ServerResponse, createServer } from 'node:http';
 import { connect } from 'node:net';
 import { dirname, isAbsolute, resolve } from 'node:path';
+import { formatIpv4Address, parseIpv4Address } from '../wire/addresses.js';
 import { resolveExtensionPaths } from './config.js';
 import { type ControlLogger, type Controller, type Outcome, type PlainDoc, fail } from './controller.js';
 
@@ -42,6 +43,23 @@ function list(sw: Record<string, unknown>, key: 'ports' | 'extensions'): Record<
   const l: Record<string, unknown>[] = [];
   sw[key] = l;
   return l;
+}
+
+/** A list of the plain document's network section (created when absent). */
+function networkList(doc: PlainDoc, key: string): Record<string, unknown>[] {
+  const n = doc.network ?? {};
+  doc.network = n;
+  const v = n[key];
+  if (Array.isArray(v)) return v as Record<string, unknown>[];
+  const l: Record<string, unknown>[] = [];
+  n[key] = l;
+  return l;
+}
+
+/** A CA in canonical form, or null. */
+function canonicalCa(s: string): string | null {
+  const a = parseIpv4Address(s);
+  return a === null ? null : formatIpv4Address(a);
 }
 
 function needObject(body: unknown): Outcome | undefined {
@@ -201,6 +219,62 @@ function routes(ctl: Controller): Route[] {
       return fail(400, `order must name every extension of ${q.params[0]!} once (${why})`, 'order');
     }
     doc.switches[i]!['extensions'] = (order as string[]).map((n) => exts[names.indexOf(n)]!);
+    return undefined;
+  }));
+
+  add('GET', '/v1/switches/:x/virtualization', (q) => {
+    const s = ctl.findSwitch(q.params[0]!);
+    return s === undefined ? noSwitch(q.params[0]!) : ctl.virtualization(s);
+  });
+
+  // The network policy: whole section, lookup records one by one (live: a PA change is a live migration).
+  add('GET', '/v1/network', () => ({ status: 200, body: ctl.network }));
+  add('PUT', '/v1/network', (q) => {
+    if (q.body !== null && q.body !== undefined && !isRecord(q.body)) return fail(400, 'the request body must be the network section (a JSON object) or null', 'network');
+    return ctl.edit((doc) => {
+      if (q.body === null || q.body === undefined) delete doc.network;
+      else doc.network = q.body as Record<string, unknown>;
+      return undefined;
+    });
+  });
+  add('GET', '/v1/network/records', () => ({ status: 200, body: ctl.recordList() }));
+  add('GET', '/v1/network/vsids', () => ({ status: 200, body: ctl.vsidList() }));
+  add('GET', '/v1/network/arp', () => ({ status: 200, body: ctl.arpList() }));
+  add('POST', '/v1/network/records', (q) => needObject(q.body) ?? ctl.edit((doc) => {
+    const b = q.body as Record<string, unknown>;
+    const records = networkList(doc, 'lookupRecords');
+    const ca = typeof b['ca'] === 'string' ? canonicalCa(b['ca']) : null;
+    if (ca !== null && records.some((r) => r['vsid'] === b['vsid'] && r['ca'] === ca)) {
+      return fail(409, `VSID ${String(b['vsid'])} already has a lookup record for CA ${ca} (change it with PATCH /v1/network/records/${String(b['vsid'])}/${ca})`, 'ca');
+    }
+    records.push(b);
+    return undefined;
+  }, true));
+  const recordAt = (doc: PlainDoc, q: Request): number | Outcome => {
+    const vsid = /^\d{1,8}$/.test(q.params[0]!) ? Number(q.params[0]) : null;
+    if (vsid === null) return fail(400, `VSID must be a number, got ${q.params[0]!}`, 'vsid');
+    const ca = canonicalCa(q.params[1]!);
+    if (ca === null) return fail(400, `CA must be an IPv4 address, got ${q.params[1]!}`, 'ca');
+    const k = networkList(doc, 'lookupRecords').findIndex((r) => r['vsid'] === vsid && r['ca'] === ca);
+    return k >= 0 ? k : fail(404, `no lookup record for CA ${ca} in VSID ${vsid}`, 'ca');
+  };
+  add('PATCH', '/v1/network/records/:x/:x', (q) => needObject(q.body) ?? ctl.edit((doc) => {
+    const k = recordAt(doc, q);
+    if (typeof k !== 'number') return k;
+    const r = networkList(doc, 'lookupRecords')[k]!;
+    const entries = Object.entries(q.body as Record<string, unknown>);
+    if (entries.length === 0) return fail(400, 'nothing to change: give pa, rule, mac or vm');
+    for (const [key, v] of entries) {
+      if (!['pa', 'rule', 'mac', 'vm'].includes(key)) return fail(400, `only pa, rule, mac and vm of a lookup record can change (got ${key}; ca and vsid name the record)`, key);
+      if (v === null) delete r[key];
+      else r[key] = v;
+    }
+    return undefined;
+  }));
+  add('DELETE', '/v1/network/records/:x/:x', (q) => ctl.edit((doc) => {
+    const k = recordAt(doc, q);
+    if (typeof k !== 'number') return k;
+    networkList(doc, 'lookupRecords').splice(k, 1);
     return undefined;
   }));
 

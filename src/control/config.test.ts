@@ -1,6 +1,7 @@
 // control/config.test.ts: document validation lists every error with its path; normal documents round-trip.
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import { EMPTY_NETWORK } from '../virtualization/model.js';
 import { parseDocumentText, resolveExtensionPaths, toDocument, validateDocument } from './config.js';
 
 function errorsOf(doc: unknown): Map<string, string> {
@@ -91,9 +92,9 @@ describe('validateDocument', () => {
     assert.equal(e.size, 15, [...e.keys()].join('\n'));
   });
 
-  it('rejects network: as not supported yet, and policy/acls likewise', () => {
+  it('rejects port policy and acls as not supported yet', () => {
     const e = errorsOf({ network: { routingDomains: [] }, switches: [{ name: 's', ports: [{ name: 'p', interface: { tap: 't' }, policy: {}, acls: [] }] }] });
-    assert.match(e.get('network')!, /not supported yet/);
+    assert.equal(e.has('network'), false, 'network: is supported');
     assert.match(e.get('switches[0].ports[0].policy')!, /not supported yet/);
     assert.match(e.get('switches[0].ports[0].acls')!, /not supported yet/);
   });
@@ -169,5 +170,173 @@ describe('parseDocumentText / resolveExtensionPaths', () => {
     resolveExtensionPaths(doc, '/work/examples');
     assert.equal(doc.switches[0]!.extensions[0]!.constructor, Object);
     assert.deepEqual((doc.switches[0]!.extensions as unknown[]).slice(0, 2), [{ name: 'a', path: '/work/x/a.js' }, { name: 'b', path: '/abs/b.js' }]);
+  });
+});
+
+const RED = '{11111111-2222-3333-4444-000000000001}';
+const BLUE = '{11111111-2222-3333-4444-000000000002}';
+
+/** Two hosts, two tenants with the same CAs and MACs (issue3.md's document). */
+function netDoc(): Record<string, unknown> {
+  return {
+    host: 'host-a',
+    switches: [{
+      name: 'sw0',
+      uplink: { interface: 'up0' },
+      ports: [
+        { name: 'vm1', interface: { tap: 'xsab1t1' }, mac: '02:00:00:00:00:01', vsid: 5001 },
+        { name: 'vm2', interface: { tap: 'xsab1t2' }, mac: '02:00:00:00:00:01', vsid: 6001 },
+      ],
+    }],
+    network: {
+      routerMac: '02:58:53:00:00:AA',
+      providerAddresses: [
+        { host: 'host-b', switch: 'sw0', address: '192.0.2.2/24' },
+        { host: 'host-a', switch: 'sw0', address: '192.0.2.1/24' },
+        { host: 'host-a', switch: 'sw0', address: '192.0.2.11/24' },
+      ],
+      providerRoutes: [{ host: 'host-a', prefix: '0.0.0.0/0', nextHop: '192.0.2.254' }],
+      remotes: [{ pa: '192.0.2.100', flowId: 42 }],
+      routingDomains: [
+        { id: BLUE.toUpperCase(), name: 'blue', subnets: [{ vsid: 6001, prefix: '10.0.0.0/24' }] },
+        { id: RED.slice(1, -1), name: 'red', subnets: [{ vsid: 5002, prefix: '10.0.1.0/24', gateway: '10.0.1.1' }, { vsid: 5001, prefix: '10.0.0.0/24', gateway: '10.0.0.1' }] },
+      ],
+      lookupRecords: [
+        { ca: '10.0.0.6', vsid: 5001, mac: '02:00:00:00:00:02', pa: '192.0.2.2', rule: 'encap' },
+        { ca: '10.0.0.5', vsid: 5001, mac: '02:00:00:00:00:01', pa: '192.0.2.1', rule: 'encap', vm: 'vm1' },
+        { ca: '10.0.0.5', vsid: 6001, mac: '02:00:00:00:00:01', pa: '192.0.2.11', rule: 'rewrite', vm: 'vm2' },
+        { ca: '10.0.1.7', vsid: 5002, mac: '02:00:00:00:00:07', pa: '192.0.2.100', vm: null },
+      ],
+      customerRoutes: [{ rdid: RED, vsid: 5001, prefix: '10.0.0.0/24', nextHop: '0.0.0.0' }],
+    },
+  };
+}
+
+describe('validateDocument: network', () => {
+  it('gives a canonical, sorted NetworkSpec', () => {
+    const v = validateDocument(netDoc());
+    assert.ok(v.ok, JSON.stringify(v));
+    const n = v.value.network;
+    assert.equal(n.routerMac, '02:58:53:00:00:aa');
+    assert.deepEqual(n.routingDomains.map((r) => [r.id, r.name, r.subnets.map((s) => [s.vsid, s.prefix, s.gateway])]), [
+      [RED, 'red', [[5001, '10.0.0.0/24', '10.0.0.1'], [5002, '10.0.1.0/24', '10.0.1.1']]],
+      [BLUE, 'blue', [[6001, '10.0.0.0/24', null]]],
+    ]);
+    assert.deepEqual(n.providerAddresses, [
+      { host: 'host-a', switch: 'sw0', address: '192.0.2.1/24', vlan: 0 },
+      { host: 'host-a', switch: 'sw0', address: '192.0.2.11/24', vlan: 0 },
+      { host: 'host-b', switch: 'sw0', address: '192.0.2.2/24', vlan: 0 },
+    ]);
+    assert.deepEqual(n.lookupRecords.map((r) => [r.vsid, r.ca, r.rule, r.vm]), [
+      [5001, '10.0.0.5', 'encap', 'vm1'], [5001, '10.0.0.6', 'encap', null], [5002, '10.0.1.7', 'encap', null], [6001, '10.0.0.5', 'rewrite', 'vm2'],
+    ]);
+    assert.deepEqual(n.remotes, [{ pa: '192.0.2.100', flowId: 42 }]);
+    assert.deepEqual(n.customerRoutes, [{ rdid: RED, vsid: 5001, prefix: '10.0.0.0/24', nextHop: '0.0.0.0' }]);
+  });
+
+  it('round-trips through toDocument, leaving out empty optional lists', () => {
+    const v = validateDocument(netDoc());
+    assert.ok(v.ok);
+    const doc = JSON.parse(JSON.stringify(toDocument(v.value))) as { network: Record<string, unknown> };
+    const again = validateDocument(doc);
+    assert.ok(again.ok);
+    assert.deepEqual(again.value, v.value);
+    const small = validateDocument({ network: { routingDomains: [{ id: RED, name: 'red', subnets: [{ vsid: 5001, prefix: '10.0.0.0/24' }] }] } });
+    assert.ok(small.ok);
+    assert.deepEqual(toDocument(small.value), { switches: [], network: { providerAddresses: [], routingDomains: [{ id: RED, name: 'red', subnets: [{ vsid: 5001, prefix: '10.0.0.0/24' }] }], lookupRecords: [] } });
+    const none = validateDocument({ switches: [] });
+    assert.ok(none.ok);
+    assert.equal(none.value.network, EMPTY_NETWORK);
+    assert.deepEqual(toDocument(none.value), { switches: [] });
+  });
+
+  it('rejects every policy error by path', () => {
+    const d = netDoc();
+    const n = d['network'] as Record<string, unknown[]>;
+    n['routingDomains']!.push(
+      { id: RED, name: 'dup', subnets: [] },
+      { id: 'not-a-guid', name: 'x', subnets: [] },
+      { id: '{11111111-2222-3333-4444-000000000003}', name: 'green', subnets: [
+        { vsid: 4095, prefix: '10.9.0.0/24' },
+        { vsid: 7001, prefix: '10.9.0.0/16' },
+        { vsid: 7002, prefix: '10.8.0.5/24' },
+        { vsid: 6001, prefix: '10.7.0.0/24', gateway: '10.6.0.1' },
+        { vsid: 7003, prefix: 'fd00::/64' },
+      ] },
+    );
+    n['lookupRecords']!.push(
+      { ca: '10.0.0.77', vsid: 9999, mac: '02:00:00:00:00:09', pa: '192.0.2.2' },
+      { ca: '10.0.5.1', vsid: 5001, mac: '02:00:00:00:00:09', pa: '192.0.2.2' },
+      { ca: '10.0.1.7', vsid: 5002, mac: '02:00:00:00:00:09', pa: '192.0.2.2' },
+      { ca: '10.0.0.8', vsid: 5001, mac: '01:00:5e:00:00:01', pa: '192.0.2.2' },
+      { ca: '10.0.0.9', vsid: 5001, mac: '00:00:00:00:00:00', pa: '192.0.2.2' },
+      { ca: 'fd00::9', vsid: 5001, mac: '02:00:00:00:00:09', pa: '192.0.2.2' },
+      { ca: '10.0.0.10', vsid: 5001, mac: '02:00:00:00:00:0a', pa: '192.0.2.11', rule: 'encap' },
+      { ca: '10.0.0.11', vsid: 5001, mac: '02:00:00:00:00:0b', pa: '192.0.2.2', rule: 'gre' },
+      { ca: '10.0.0.12', vsid: 5001, mac: '02:00:00:00:00:0c', pa: '192.0.2.1', vm: 'vm2' },
+      { ca: '10.0.0.13', vsid: 5001, mac: '02:00:00:00:00:0d', pa: '192.0.2.1', vm: 'vm9' },
+      { ca: '10.0.0.14', vsid: 5001, mac: '02:00:00:00:00:0e', pa: '192.0.2.1', vm: 'vm1' },
+    );
+    n['providerAddresses']!.push(
+      { host: 'host-a', switch: 'sw7', address: '192.0.2.3/24' },
+      { host: 'host-b', switch: 'sw0', address: '192.0.2.2/24' },
+      { host: 'host-c', switch: 'sw0', address: '192.0.2.4' },
+    );
+    n['customerRoutes']!.push(
+      { rdid: '{11111111-2222-3333-4444-00000000000f}', vsid: 5001, prefix: '10.5.0.0/16', nextHop: '0.0.0.0' },
+      { rdid: RED, vsid: 6001, prefix: '10.5.0.0/16', nextHop: '10.99.0.1' },
+    );
+    const e = errorsOf(d);
+    const want: [string, RegExp][] = [
+      ['network.routingDomains[2].id', /already defined at network\.routingDomains\[1\]/],
+      ['network.routingDomains[3].id', /not a GUID/],
+      ['network.routingDomains[4].subnets[0].vsid', /4096\.\.16777214, got 4095/],
+      ['network.routingDomains[4].subnets[1].prefix', /10\.9\.0\.0\/16 overlaps 10\.9\.0\.0\/24 at network\.routingDomains\[4\]\.subnets\[0\]/],
+      ['network.routingDomains[4].subnets[2].prefix', /host bits set \(did you mean 10\.8\.0\.0\/24\?\)/],
+      ['network.routingDomains[4].subnets[3].vsid', /VSID 6001 is already a subnet at network\.routingDomains\[0\]\.subnets\[0\]/],
+      ['network.routingDomains[4].subnets[3].gateway', /10\.6\.0\.1 is outside the subnet 10\.7\.0\.0\/24/],
+      ['network.routingDomains[4].subnets[4].prefix', /IPv6 is not supported yet/],
+      ['network.lookupRecords[4].vsid', /VSID 9999 is no subnet/],
+      ['network.lookupRecords[5].ca', /10\.0\.5\.1 is outside its subnet 10\.0\.0\.0\/24/],
+      ['network.lookupRecords[6].ca', /CA 10\.0\.1\.7 is already used at network\.lookupRecords\[3\]/],
+      ['network.lookupRecords[7].mac', /must be unicast/],
+      ['network.lookupRecords[8].mac', /all-zero/],
+      ['network.lookupRecords[9].ca', /IPv6 CAs are not supported yet/],
+      ['network.lookupRecords[10].pa', /192\.0\.2\.11 is also the PA of network\.lookupRecords\[2\]: an IP rewrite record needs a PA of its own/],
+      ['network.lookupRecords[11].rule', /one of encap, rewrite, vxlan/],
+      ['network.lookupRecords[12].vm', /port vm2 of switch sw0 is in VSID 6001, the record's VSID is 5001/],
+      ['network.lookupRecords[13].vm', /switch sw0 .* has no port "vm9"/],
+      ['network.lookupRecords[14].mac', /02:00:00:00:00:0e is not the MAC of port vm1 of switch sw0 \(02:00:00:00:00:01\)/],
+      ['network.providerAddresses[3].switch', /this host \(host-a\) has no switch "sw7"/],
+      ['network.providerAddresses[4].address', /192\.0\.2\.2 is already a provider address at network\.providerAddresses\[0\]/],
+      ['network.customerRoutes[1].rdid', /unknown routing domain/],
+      ['network.customerRoutes[2].vsid', /belongs to routing domain \{11111111-2222-3333-4444-000000000002\}, not/],
+      ['network.customerRoutes[2].nextHop', /10\.99\.0\.1 is in no subnet/],
+    ];
+    for (const [path, re] of want) assert.match(e.get(path) ?? `(no error at ${path}: ${[...e.keys()].join(', ')})`, re, path);
+    assert.equal(e.size, want.length, [...e].map(([k, m]) => `${k}: ${m}`).join('\n'));
+  });
+
+  it('checks PAs of this host against its switches; the daemon host decides when the document names none', () => {
+    const d = netDoc();
+    (d['switches'] as Record<string, unknown>[])[0]!['uplink'] = null;
+    assert.match(errorsOf(d).get('network.providerAddresses[1].switch')!, /sw0 has no uplink/);
+    delete d['host'];
+    // Without a host every PA is someone else's...
+    assert.ok(validateDocument(d).ok);
+    // ...unless the daemon says which host it is.
+    assert.match(validateDocument(d, { host: 'host-a' }).ok ? '' : 'rejected', /rejected/);
+    assert.ok(validateDocument(d, { host: 'host-c' }).ok);
+  });
+
+  it('rejects unknown keys and wrong types in network', () => {
+    const e = errorsOf({ network: { tunnels: [], routingDomains: {}, lookupRecords: [{ ca: 5, vsid: '5001', mac: 'x', pa: '1.2.3' }], remotes: [{ pa: '192.0.2.9', flowId: 256 }] } });
+    assert.match(e.get('network.tunnels')!, /unknown key/);
+    assert.match(e.get('network.routingDomains')!, /must be a list/);
+    assert.match(e.get('network.lookupRecords[0].ca')!, /must be a string/);
+    assert.match(e.get('network.lookupRecords[0].vsid')!, /a VSID/);
+    assert.match(e.get('network.lookupRecords[0].mac')!, /not a MAC/);
+    assert.match(e.get('network.lookupRecords[0].pa')!, /not an IPv4 address/);
+    assert.match(e.get('network.remotes[0].flowId')!, /0\.\.255, got 256/);
   });
 });

@@ -1,10 +1,18 @@
-// control/config.ts: the declarative document (DESIGN.md §3, issue-2 subset): its types, parsing from YAML/JSON,
-// and hand-written validation that lists every error with its path and returns a normalized Desired value.
+// control/config.ts: the declarative document (DESIGN.md §3): its types, parsing from YAML/JSON, and hand-written
+// validation that lists every error with its path and returns a normalized Desired value (network: canonical).
 
 import { isAbsolute, resolve } from 'node:path';
 import { parseDocument } from 'yaml';
 import { assertNever } from '../dataplane/types.js';
+import {
+  type CustomerRouteSpec, EMPTY_NETWORK, LOOKUP_RULES, type LookupRecordSpec, type LookupRule, type NetworkSpec,
+  type ProviderAddressSpec, type ProviderRouteSpec, type RemoteSpec, type RoutingDomainSpec, type SubnetSpec,
+  DEFAULT_ROUTER_MAC, VSID_MAX, VSID_MIN,
+} from '../virtualization/model.js';
+import { type Ipv4Prefix, formatIpv4Address, ipv4PrefixContains, parseIpv4Address, parseIpv4Prefix } from '../wire/addresses.js';
 import { formatMac, isMulticastMac, parseMac } from '../wire/ethernet.js';
+
+export { VSID_MAX, VSID_MIN } from '../virtualization/model.js';
 
 export type ConfigError = { readonly path: string; readonly message: string };
 
@@ -58,17 +66,17 @@ export interface SwitchSpec {
 export interface Desired {
   readonly host: string | null;
   readonly switches: readonly SwitchSpec[];
+  /** The network virtualization policy (the same section on every host); EMPTY_NETWORK when none. */
+  readonly network: NetworkSpec;
 }
 
 export type Validated = { ok: true; value: Desired } | { ok: false; errors: ConfigError[] };
 
 /** The external port's name inside a switch with an uplink. */
 export const UPLINK_PORT = 'uplink';
-export const VSID_MIN = 4096;
-export const VSID_MAX = 16777214;
 export const MAC_LIMIT_MAX = 1_000_000;
 
-export const EMPTY_DESIRED: Desired = { host: null, switches: [] };
+export const EMPTY_DESIRED: Desired = { host: null, switches: [], network: EMPTY_NETWORK };
 
 /** Name of the TAP an internal port opens when it names none. */
 export function internalIfname(switchName: string, port: PortSpec): string {
@@ -114,7 +122,6 @@ function typeName(v: unknown): string {
 }
 
 const NOT_YET: Record<string, string> = {
-  network: 'network virtualization (network:) is reserved and not supported yet',
   policy: 'port policy (QoS, guards, mirroring) is not supported yet',
   acls: 'port ACLs are not supported yet',
 };
@@ -168,6 +175,17 @@ class Checker {
       return null;
     }
     return s;
+  }
+  /** A unicast, non-zero MAC in canonical form ("02:00:00:00:00:0a"), or null (error reported). */
+  unicastMac(v: unknown, path: string, what: string): string | null {
+    const s = this.string(v, path);
+    if (s === null) return null;
+    const n = parseMac(s);
+    if (n === null) this.err(path, `"${s}" is not a MAC address like 02:00:00:00:00:01`);
+    else if (isMulticastMac(n)) this.err(path, `${s} is a multicast/broadcast address: ${what} must be unicast`);
+    else if (n === 0) this.err(path, `${s} is the all-zero address`);
+    else return formatMac(n);
+    return null;
   }
   objectName(v: unknown, path: string): string | null {
     const s = this.string(v, path);
@@ -269,16 +287,7 @@ function checkPort(c: Checker, v: unknown, path: string): PortSpec | null {
   }
   const iface = checkInterface(c, v['interface'], `${path}.interface`);
   let mac: string | null = null;
-  if (v['mac'] !== undefined && v['mac'] !== null) {
-    const s = c.string(v['mac'], `${path}.mac`);
-    if (s !== null) {
-      const n = parseMac(s);
-      if (n === null) c.err(`${path}.mac`, `"${s}" is not a MAC address like 02:00:00:00:00:01`);
-      else if (isMulticastMac(n)) c.err(`${path}.mac`, `${s} is a multicast/broadcast address: a port MAC must be unicast`);
-      else if (n === 0) c.err(`${path}.mac`, `${s} is the all-zero address`);
-      else mac = formatMac(n);
-    }
-  }
+  if (v['mac'] !== undefined && v['mac'] !== null) mac = c.unicastMac(v['mac'], `${path}.mac`, 'a port MAC');
   const vlan = checkVlan(c, v['vlan'], `${path}.vlan`);
   let vsid = 0;
   if (v['vsid'] !== undefined && v['vsid'] !== 0) {
@@ -369,14 +378,358 @@ function checkSwitch(c: Checker, v: unknown, path: string): SwitchSpec | null {
   return { name, uplink, extensions, ports };
 }
 
+// ---------------------------------------------------------------------------------------------------------
+// network: the virtualization policy (DESIGN.md §2). Checked field by field, then across objects, then against
+// this document's switches; the value is canonical (addresses via wire/addresses, MACs via formatMac, GUIDs
+// braced lower case) and sorted, so the same policy always reads back the same.
+
+const GUID = /^\{?([0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12})\}?$/;
+
+/** "{11111111-2222-3333-4444-000000000001}" (braces optional, any case) -> canonical braced lower case, or null. */
+export function canonicalGuid(s: string): string | null {
+  const m = GUID.exec(s);
+  if (m === null || s.startsWith('{') !== s.endsWith('}')) return null;
+  return `{${m[1]!.toLowerCase()}}`;
+}
+
+/** A CA / PA / next hop: an IPv4 address (IPv6 is refused as not supported yet). */
+function checkIpv4(c: Checker, v: unknown, path: string, what: string): number | null {
+  const s = c.string(v, path);
+  if (s === null) return null;
+  if (s.includes(':')) {
+    c.err(path, `"${s}" is an IPv6 address: IPv6 ${what}s are not supported yet`);
+    return null;
+  }
+  const a = parseIpv4Address(s);
+  if (a === null) c.err(path, `"${s}" is not an IPv4 address like 10.0.0.5`);
+  return a;
+}
+
+/** A network prefix "10.0.0.0/24" (host bits must be zero). */
+function checkPrefix(c: Checker, v: unknown, path: string): Ipv4Prefix | null {
+  const s = c.string(v, path);
+  if (s === null) return null;
+  if (s.includes(':')) {
+    c.err(path, `"${s}" is an IPv6 prefix: IPv6 is not supported yet`);
+    return null;
+  }
+  if (!s.includes('/')) {
+    c.err(path, `"${s}" is not a prefix like 10.0.0.0/24 (needs /LENGTH)`);
+    return null;
+  }
+  const p = parseIpv4Prefix(s, true);
+  if (p.ok) return p.value;
+  const loose = parseIpv4Prefix(s);
+  if (loose.ok) c.err(path, `"${s}" has host bits set (did you mean ${formatIpv4Address(loose.value.addr)}/${loose.value.length}?)`);
+  else c.err(path, `"${s}" is not a prefix like 10.0.0.0/24: ${p.reason}`);
+  return null;
+}
+
+function prefixText(p: Ipv4Prefix): string {
+  return `${formatIpv4Address(p.addr)}/${p.length}`;
+}
+
+function overlaps(a: Ipv4Prefix, b: Ipv4Prefix): boolean {
+  const mask = a.length < b.length ? a.mask : b.mask;
+  return ((a.addr & mask) >>> 0) === ((b.addr & mask) >>> 0);
+}
+
+/** A list under network.KEY: [] when absent; null entries are the caller's to report. */
+function netList(c: Checker, n: Record<string, unknown>, key: string): unknown[] {
+  const v = n[key];
+  if (v === undefined || v === null) return [];
+  if (!Array.isArray(v)) {
+    c.err(`network.${key}`, `must be a list, got ${typeName(v)}`);
+    return [];
+  }
+  return v;
+}
+
+const cmpStr = (a: string, b: string): number => (a < b ? -1 : a > b ? 1 : 0);
+const ipNum = (s: string): number => parseIpv4Address(s.split('/')[0]!) ?? 0;
+
+/** What the network cross-checks need of a switch of this document. */
+interface SwitchFacts {
+  readonly valid: SwitchSpec | null;
+}
+
+function checkNetwork(c: Checker, v: unknown, host: string | null, switches: ReadonlyMap<string, SwitchFacts>): NetworkSpec {
+  if (v === undefined || v === null) return EMPTY_NETWORK;
+  const keys = ['routerMac', 'providerAddresses', 'providerRoutes', 'remotes', 'routingDomains', 'lookupRecords', 'customerRoutes'];
+  if (!c.object(v, 'network', keys)) return EMPTY_NETWORK;
+  const before = c.errors.length;
+  let routerMac = DEFAULT_ROUTER_MAC;
+  if (v['routerMac'] !== undefined && v['routerMac'] !== null) routerMac = c.unicastMac(v['routerMac'], 'network.routerMac', 'the router MAC') ?? routerMac;
+
+  // Routing domains and their subnets.
+  const routingDomains: RoutingDomainSpec[] = [];
+  const rdAt = new Map<string, number>();
+  /** vsid -> its subnet, owning RDID and path. */
+  const subnetOf = new Map<number, { rdid: string; prefix: Ipv4Prefix; path: string }>();
+  /** Every VSID a subnet names, valid or not (a subnet with errors is not reported again through its records). */
+  const mentioned = new Set<number>();
+  netList(c, v, 'routingDomains').forEach((raw, k) => {
+    const path = `network.routingDomains[${k}]`;
+    if (!c.object(raw, path, ['id', 'name', 'subnets'])) return;
+    const b = c.errors.length;
+    let id: string | null = null;
+    const idRaw = c.string(raw['id'], `${path}.id`);
+    if (idRaw !== null) {
+      id = canonicalGuid(idRaw);
+      if (id === null) c.err(`${path}.id`, `"${idRaw}" is not a GUID like {11111111-2222-3333-4444-000000000001}`);
+      else if (rdAt.has(id)) {
+        c.err(`${path}.id`, `routing domain ${id} is already defined at network.routingDomains[${rdAt.get(id)!}]`);
+        id = null;
+      } else rdAt.set(id, k);
+    }
+    let name = '';
+    if (raw['name'] !== undefined && raw['name'] !== null) {
+      const n = c.string(raw['name'], `${path}.name`);
+      if (n !== null && (n.length === 0 || n.length > 64 || /[\u0000-\u001f]/.test(n))) c.err(`${path}.name`, 'must be 1-64 printable characters');
+      else if (n !== null) name = n;
+    }
+    const subnets: SubnetSpec[] = [];
+    const prefixes: { p: Ipv4Prefix; path: string }[] = [];
+    netList(c, raw, 'subnets').forEach((sr, j) => {
+      const sp = `${path}.subnets[${j}]`;
+      if (!c.object(sr, sp, ['vsid', 'prefix', 'gateway'])) return;
+      if (typeof sr['vsid'] === 'number') mentioned.add(sr['vsid']);
+      const vsid = c.int(sr['vsid'], `${sp}.vsid`, VSID_MIN, VSID_MAX, 'a VSID');
+      const prefix = checkPrefix(c, sr['prefix'], `${sp}.prefix`);
+      let gateway: string | null = null;
+      if (sr['gateway'] !== undefined && sr['gateway'] !== null) {
+        const g = checkIpv4(c, sr['gateway'], `${sp}.gateway`, 'gateway');
+        if (g !== null && prefix !== null && !ipv4PrefixContains(prefix, g)) c.err(`${sp}.gateway`, `${formatIpv4Address(g)} is outside the subnet ${prefixText(prefix)}`);
+        else if (g !== null) gateway = formatIpv4Address(g);
+      }
+      if (vsid !== null) {
+        const prev = subnetOf.get(vsid);
+        if (prev !== undefined) c.err(`${sp}.vsid`, `VSID ${vsid} is already a subnet at ${prev.path}: a VSID is one subnet`);
+        else if (id !== null && prefix !== null) subnetOf.set(vsid, { rdid: id, prefix, path: sp });
+      }
+      if (prefix !== null) {
+        const o = prefixes.find((x) => overlaps(x.p, prefix));
+        if (o !== undefined) c.err(`${sp}.prefix`, `${prefixText(prefix)} overlaps ${prefixText(o.p)} at ${o.path} in the same routing domain`);
+        prefixes.push({ p: prefix, path: sp });
+      }
+      if (vsid !== null && prefix !== null) subnets.push({ vsid, prefix: prefixText(prefix), gateway });
+    });
+    if (c.errors.length !== b || id === null) return;
+    routingDomains.push({ id, name, subnets: subnets.sort((a, x) => a.vsid - x.vsid) });
+  });
+
+  // Provider addresses.
+  const providerAddresses: ProviderAddressSpec[] = [];
+  /** PA address -> its entry and path. */
+  const paAt = new Map<number, { spec: ProviderAddressSpec; path: string }>();
+  netList(c, v, 'providerAddresses').forEach((raw, k) => {
+    const path = `network.providerAddresses[${k}]`;
+    if (!c.object(raw, path, ['host', 'switch', 'address', 'vlan'])) return;
+    const b = c.errors.length;
+    const h = c.objectName(raw['host'], `${path}.host`);
+    const sw = c.objectName(raw['switch'], `${path}.switch`);
+    let address: string | null = null;
+    let addr: number | null = null;
+    const s = c.string(raw['address'], `${path}.address`);
+    if (s !== null) {
+      if (s.includes(':')) c.err(`${path}.address`, `"${s}" is an IPv6 address: IPv6 provider addresses are not supported yet`);
+      else {
+        const slash = s.indexOf('/');
+        const a = parseIpv4Address(slash < 0 ? s : s.slice(0, slash));
+        const p = parseIpv4Prefix(s);
+        if (a === null || !p.ok) c.err(`${path}.address`, `"${s}" is not an address with its underlay prefix length like 192.0.2.1/24`);
+        else if (a === 0 || a >= 0xe0000000) c.err(`${path}.address`, `${s} is not a unicast address`);
+        else {
+          addr = a;
+          address = `${formatIpv4Address(a)}/${p.value.length}`;
+        }
+      }
+    }
+    let vlan = 0;
+    if (raw['vlan'] !== undefined && raw['vlan'] !== null && raw['vlan'] !== 0) vlan = c.int(raw['vlan'], `${path}.vlan`, 1, 4094, 'a VLAN id (or 0 for untagged)') ?? 0;
+    if (addr !== null) {
+      const prev = paAt.get(addr);
+      if (prev !== undefined) c.err(`${path}.address`, `${formatIpv4Address(addr)} is already a provider address at ${prev.path}`);
+    }
+    if (h !== null && sw !== null && host !== null && h === host) {
+      const f = switches.get(sw);
+      if (f === undefined) c.err(`${path}.switch`, `this host (${host}) has no switch "${sw}"`);
+      else if (f.valid !== null && f.valid.uplink === null) c.err(`${path}.switch`, `switch ${sw} has no uplink: a provider address lives on the switch's external port`);
+    }
+    if (c.errors.length !== b || h === null || sw === null || address === null || addr === null) return;
+    const spec = { host: h, switch: sw, address, vlan };
+    paAt.set(addr, { spec, path });
+    providerAddresses.push(spec);
+  });
+  const ours = (pa: number): ProviderAddressSpec | null => {
+    const e = paAt.get(pa);
+    return e !== undefined && host !== null && e.spec.host === host ? e.spec : null;
+  };
+
+  // Provider routes.
+  const providerRoutes: ProviderRouteSpec[] = [];
+  const prAt = new Map<string, string>();
+  netList(c, v, 'providerRoutes').forEach((raw, k) => {
+    const path = `network.providerRoutes[${k}]`;
+    if (!c.object(raw, path, ['host', 'prefix', 'nextHop'])) return;
+    const b = c.errors.length;
+    const h = c.objectName(raw['host'], `${path}.host`);
+    const prefix = checkPrefix(c, raw['prefix'], `${path}.prefix`);
+    const nh = checkIpv4(c, raw['nextHop'], `${path}.nextHop`, 'next hop');
+    if (h !== null && prefix !== null) {
+      const key = `${h} ${prefixText(prefix)}`;
+      const prev = prAt.get(key);
+      if (prev !== undefined) c.err(`${path}.prefix`, `host ${h} already has a provider route for ${prefixText(prefix)} at ${prev}`);
+      else prAt.set(key, path);
+    }
+    if (c.errors.length !== b || h === null || prefix === null || nh === null) return;
+    providerRoutes.push({ host: h, prefix: prefixText(prefix), nextHop: formatIpv4Address(nh) });
+  });
+
+  // Remotes with a fixed FlowID.
+  const remotes: RemoteSpec[] = [];
+  const remAt = new Map<number, string>();
+  netList(c, v, 'remotes').forEach((raw, k) => {
+    const path = `network.remotes[${k}]`;
+    if (!c.object(raw, path, ['pa', 'flowId'])) return;
+    const b = c.errors.length;
+    const pa = checkIpv4(c, raw['pa'], `${path}.pa`, 'provider address');
+    const flowId = c.int(raw['flowId'], `${path}.flowId`, 0, 255, 'an NVGRE FlowID');
+    if (pa !== null) {
+      const prev = remAt.get(pa);
+      if (prev !== undefined) c.err(`${path}.pa`, `${formatIpv4Address(pa)} is already listed at ${prev}`);
+      else remAt.set(pa, path);
+    }
+    if (c.errors.length !== b || pa === null || flowId === null) return;
+    remotes.push({ pa: formatIpv4Address(pa), flowId });
+  });
+
+  // Lookup records.
+  const lookupRecords: LookupRecordSpec[] = [];
+  /** "rdid ca" -> path (a CA is unique in its routing domain). */
+  const caAt = new Map<string, string>();
+  /** PA -> the paths of the records using it, and whether one of them is a rewrite record. */
+  const paUse = new Map<number, { path: string; rewrite: boolean }[]>();
+  netList(c, v, 'lookupRecords').forEach((raw, k) => {
+    const path = `network.lookupRecords[${k}]`;
+    if (!c.object(raw, path, ['ca', 'vsid', 'mac', 'pa', 'rule', 'vm'])) return;
+    const b = c.errors.length;
+    const ca = checkIpv4(c, raw['ca'], `${path}.ca`, 'CA');
+    const vsid = c.int(raw['vsid'], `${path}.vsid`, VSID_MIN, VSID_MAX, 'a VSID');
+    const mac = c.unicastMac(raw['mac'], `${path}.mac`, 'a VM MAC');
+    const pa = checkIpv4(c, raw['pa'], `${path}.pa`, 'provider address');
+    let rule: LookupRule = 'encap';
+    if (raw['rule'] !== undefined && raw['rule'] !== null) {
+      const r = raw['rule'];
+      if (typeof r === 'string' && (LOOKUP_RULES as readonly string[]).includes(r)) rule = r as LookupRule;
+      else c.err(`${path}.rule`, `must be one of ${LOOKUP_RULES.join(', ')}, got ${typeName(r)}`);
+    }
+    let vm: string | null = null;
+    if (raw['vm'] !== undefined && raw['vm'] !== null) {
+      const s = c.string(raw['vm'], `${path}.vm`);
+      if (s !== null) {
+        const p = ifnameProblem(s);
+        if (p !== null) c.err(`${path}.vm`, `invalid port name: ${p}`);
+        else vm = s;
+      }
+    }
+    const sub = vsid === null ? undefined : subnetOf.get(vsid);
+    if (vsid !== null && sub === undefined && !mentioned.has(vsid)) {
+      c.err(`${path}.vsid`, `VSID ${vsid} is no subnet of any routing domain`);
+    }
+    if (ca !== null && sub !== undefined) {
+      if (!ipv4PrefixContains(sub.prefix, ca)) c.err(`${path}.ca`, `${formatIpv4Address(ca)} is outside its subnet ${prefixText(sub.prefix)} (VSID ${vsid!})`);
+      else {
+        const key = `${sub.rdid} ${ca}`;
+        const prev = caAt.get(key);
+        if (prev !== undefined) c.err(`${path}.ca`, `CA ${formatIpv4Address(ca)} is already used at ${prev} in routing domain ${sub.rdid}`);
+        else caAt.set(key, path);
+      }
+    }
+    if (pa !== null) {
+      const uses = paUse.get(pa) ?? [];
+      const clash = uses.find((u) => u.rewrite || rule === 'rewrite');
+      if (clash !== undefined) c.err(`${path}.pa`, `${formatIpv4Address(pa)} is also the PA of ${clash.path}: an IP rewrite record needs a PA of its own`);
+      uses.push({ path, rewrite: rule === 'rewrite' });
+      paUse.set(pa, uses);
+    }
+    if (pa !== null && vm !== null && vsid !== null) {
+      const own = ours(pa);
+      const f = own === null ? undefined : switches.get(own.switch);
+      if (own !== null && f !== undefined && f.valid !== null) {
+        const port = f.valid.ports.find((p) => p.name === vm);
+        if (port === undefined) c.err(`${path}.vm`, `switch ${own.switch} (owner of PA ${formatIpv4Address(pa)} on this host) has no port "${vm}"`);
+        else if (port.vsid !== vsid) c.err(`${path}.vm`, `port ${vm} of switch ${own.switch} is in VSID ${port.vsid === 0 ? 'none (0)' : port.vsid}, the record's VSID is ${vsid}`);
+        else if (port.mac !== null && mac !== null && port.mac !== mac) c.err(`${path}.mac`, `${mac} is not the MAC of port ${vm} of switch ${own.switch} (${port.mac})`);
+      }
+    }
+    if (c.errors.length !== b || ca === null || vsid === null || mac === null || pa === null) return;
+    lookupRecords.push({ ca: formatIpv4Address(ca), vsid, mac, pa: formatIpv4Address(pa), rule, vm });
+  });
+
+  // Customer routes.
+  const customerRoutes: CustomerRouteSpec[] = [];
+  const crAt = new Map<string, string>();
+  netList(c, v, 'customerRoutes').forEach((raw, k) => {
+    const path = `network.customerRoutes[${k}]`;
+    if (!c.object(raw, path, ['rdid', 'vsid', 'prefix', 'nextHop'])) return;
+    const b = c.errors.length;
+    let rdid: string | null = null;
+    const rs = c.string(raw['rdid'], `${path}.rdid`);
+    if (rs !== null) {
+      rdid = canonicalGuid(rs);
+      if (rdid === null) c.err(`${path}.rdid`, `"${rs}" is not a GUID like {11111111-2222-3333-4444-000000000001}`);
+      else if (!rdAt.has(rdid)) {
+        c.err(`${path}.rdid`, `unknown routing domain ${rdid}`);
+        rdid = null;
+      }
+    }
+    const vsid = c.int(raw['vsid'], `${path}.vsid`, VSID_MIN, VSID_MAX, 'a VSID');
+    const sub = vsid === null ? undefined : subnetOf.get(vsid);
+    if (vsid !== null && sub === undefined && !mentioned.has(vsid)) c.err(`${path}.vsid`, `VSID ${vsid} is no subnet of any routing domain`);
+    else if (sub !== undefined && rdid !== null && sub.rdid !== rdid) c.err(`${path}.vsid`, `VSID ${vsid!} belongs to routing domain ${sub.rdid}, not ${rdid}`);
+    const prefix = checkPrefix(c, raw['prefix'], `${path}.prefix`);
+    const nh = checkIpv4(c, raw['nextHop'], `${path}.nextHop`, 'next hop');
+    if (nh !== null && nh !== 0 && rdid !== null) {
+      const inside = [...subnetOf.values()].some((x) => x.rdid === rdid && ipv4PrefixContains(x.prefix, nh));
+      if (!inside) c.err(`${path}.nextHop`, `${formatIpv4Address(nh)} is in no subnet of routing domain ${rdid} (0.0.0.0 = on-link)`);
+    }
+    if (rdid !== null && vsid !== null && prefix !== null) {
+      const key = `${rdid} ${vsid} ${prefixText(prefix)}`;
+      const prev = crAt.get(key);
+      if (prev !== undefined) c.err(`${path}.prefix`, `the same route is already defined at ${prev}`);
+      else crAt.set(key, path);
+    }
+    if (c.errors.length !== b || rdid === null || vsid === null || prefix === null || nh === null) return;
+    customerRoutes.push({ rdid, vsid, prefix: prefixText(prefix), nextHop: formatIpv4Address(nh) });
+  });
+
+  if (c.errors.length !== before) return EMPTY_NETWORK;
+  return {
+    routerMac,
+    providerAddresses: providerAddresses.sort((a, b) => cmpStr(a.host, b.host) || cmpStr(a.switch, b.switch) || ipNum(a.address) - ipNum(b.address)),
+    providerRoutes: providerRoutes.sort((a, b) => cmpStr(a.host, b.host) || ipNum(a.prefix) - ipNum(b.prefix) || Number(a.prefix.split('/')[1]) - Number(b.prefix.split('/')[1])),
+    remotes: remotes.sort((a, b) => ipNum(a.pa) - ipNum(b.pa)),
+    routingDomains: routingDomains.sort((a, b) => cmpStr(a.id, b.id)),
+    lookupRecords: lookupRecords.sort((a, b) => a.vsid - b.vsid || ipNum(a.ca) - ipNum(b.ca)),
+    customerRoutes: customerRoutes.sort((a, b) => cmpStr(a.rdid, b.rdid) || a.vsid - b.vsid || ipNum(a.prefix) - ipNum(b.prefix) || Number(a.prefix.split('/')[1]) - Number(b.prefix.split('/')[1])),
+  };
+}
+
+export interface ValidateOptions {
+  /** The host the document is for when it names none (the daemon's): decides which provider addresses are ours. */
+  readonly host?: string;
+}
+
 /** Validate a parsed document (from YAML/JSON). Lists every error with its path; never throws. */
-export function validateDocument(doc: unknown): Validated {
+export function validateDocument(doc: unknown, opts: ValidateOptions = {}): Validated {
   const c = new Checker();
   if (doc === null || doc === undefined) return { ok: true, value: EMPTY_DESIRED };
-  if (!c.object(doc, '', ['host', 'switches'])) return { ok: false, errors: c.errors };
+  if (!c.object(doc, '', ['host', 'switches', 'network'])) return { ok: false, errors: c.errors };
   let host: string | null = null;
   if (doc['host'] !== undefined && doc['host'] !== null) host = c.objectName(doc['host'], 'host');
   const switches: SwitchSpec[] = [];
+  const facts = new Map<string, SwitchFacts>();
   const raw = doc['switches'];
   if (raw !== undefined && raw !== null) {
     if (!Array.isArray(raw)) c.err('switches', `must be a list, got ${typeName(raw)}`);
@@ -389,11 +742,14 @@ export function validateDocument(doc: unknown): Validated {
           const prev = seen.get(rn);
           if (prev !== undefined) c.err(`switches[${k}].name`, `switch "${rn}" is already defined at switches[${prev}]`);
           else seen.set(rn, k);
+          if (!facts.has(rn)) facts.set(rn, { valid: x });
         }
         if (x !== null) switches.push(x);
       });
     }
   }
+  const hostForNetwork = host ?? (opts.host !== undefined && objectNameProblem(opts.host) === null ? opts.host : null);
+  const network = checkNetwork(c, doc['network'], hostForNetwork, facts);
   // Interface names are host-wide: one TAP/veth/NIC serves one port of one switch.
   const owners = new Map<string, string>();
   const claim = (ifname: string, path: string): void => {
@@ -420,7 +776,7 @@ export function validateDocument(doc: unknown): Validated {
     });
   }
   if (c.errors.length > 0) return { ok: false, errors: c.errors };
-  return { ok: true, value: { host, switches } };
+  return { ok: true, value: { host, switches, network } };
 }
 
 function vlanDoc(v: VlanSpec): Record<string, unknown> {
@@ -458,11 +814,48 @@ export function switchDoc(s: SwitchSpec): Record<string, unknown> {
   return o;
 }
 
+export function subnetDoc(s: SubnetSpec): Record<string, unknown> {
+  return s.gateway === null ? { vsid: s.vsid, prefix: s.prefix } : { vsid: s.vsid, prefix: s.prefix, gateway: s.gateway };
+}
+
+export function routingDomainDoc(r: RoutingDomainSpec): Record<string, unknown> {
+  return { id: r.id, name: r.name, subnets: r.subnets.map(subnetDoc) };
+}
+
+export function providerAddressDoc(p: ProviderAddressSpec): Record<string, unknown> {
+  return p.vlan === 0 ? { host: p.host, switch: p.switch, address: p.address } : { host: p.host, switch: p.switch, address: p.address, vlan: p.vlan };
+}
+
+export function lookupRecordDoc(r: LookupRecordSpec): Record<string, unknown> {
+  const o: Record<string, unknown> = { ca: r.ca, vsid: r.vsid, mac: r.mac, pa: r.pa, rule: r.rule };
+  if (r.vm !== null) o['vm'] = r.vm;
+  return o;
+}
+
+export function isEmptyNetwork(n: NetworkSpec): boolean {
+  return n.routerMac === DEFAULT_ROUTER_MAC && n.providerAddresses.length === 0 && n.providerRoutes.length === 0 && n.remotes.length === 0 &&
+    n.routingDomains.length === 0 && n.lookupRecords.length === 0 && n.customerRoutes.length === 0;
+}
+
+/** The `network:` section for a NetworkSpec (default router MAC and empty optional lists left out). */
+export function networkDoc(n: NetworkSpec): Record<string, unknown> {
+  const o: Record<string, unknown> = {};
+  if (n.routerMac !== DEFAULT_ROUTER_MAC) o['routerMac'] = n.routerMac;
+  o['providerAddresses'] = n.providerAddresses.map(providerAddressDoc);
+  if (n.providerRoutes.length > 0) o['providerRoutes'] = n.providerRoutes.map((r) => ({ ...r }));
+  if (n.remotes.length > 0) o['remotes'] = n.remotes.map((r) => ({ ...r }));
+  o['routingDomains'] = n.routingDomains.map(routingDomainDoc);
+  o['lookupRecords'] = n.lookupRecords.map(lookupRecordDoc);
+  if (n.customerRoutes.length > 0) o['customerRoutes'] = n.customerRoutes.map((r) => ({ ...r }));
+  return o;
+}
+
 /** The plain document for a Desired value (defaults left out); validateDocument(toDocument(d)) gives d back. */
 export function toDocument(d: Desired): Record<string, unknown> {
   const o: Record<string, unknown> = {};
   if (d.host !== null) o['host'] = d.host;
   o['switches'] = d.switches.map(switchDoc);
+  if (!isEmptyNetwork(d.network)) o['network'] = networkDoc(d.network);
   return o;
 }
 

@@ -7,7 +7,8 @@ import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { Switch } from '../dataplane/switch.js';
 import { memoryPort } from '../io/memory.js';
-import { Controller } from './controller.js';
+import { validateDocument } from './config.js';
+import { Controller, withoutFailing } from './controller.js';
 import { jsonLogger } from './log.js';
 import { Reconciler } from './reconciler.js';
 import { openSqliteStore } from './store.js';
@@ -72,5 +73,22 @@ describe('Controller restore', () => {
     assert.equal(second.ctl.status()['degraded'], null);
     second.reconciler.close();
     second.store.close();
+  });
+});
+
+describe('withoutFailing', () => {
+  it('drops the network policy for errors under network, and gives up when nothing is left to drop', () => {
+    const v = validateDocument({
+      switches: [{ name: 'sw0', uplink: { interface: 'u0' }, ports: [] }],
+      network: { routingDomains: [{ id: '{11111111-2222-3333-4444-000000000001}', name: 'red', subnets: [{ vsid: 5001, prefix: '10.0.0.0/24' }] }] },
+    });
+    assert.ok(v.ok);
+    const d = withoutFailing(v.value, [{ path: 'network', message: 'refused' }]);
+    assert.ok(d !== null);
+    assert.equal(d.network.routingDomains.length, 0);
+    assert.equal(d.switches[0]!.uplink!.interface, 'u0');
+    assert.equal(withoutFailing(d, [{ path: 'network', message: 'refused' }]), null);
+    const u = withoutFailing(v.value, [{ path: 'switches[0].uplink.interface', message: 'cannot read' }]);
+    assert.ok(u !== null && u.switches[0]!.uplink === null && u.network === v.value.network);
   });
 });

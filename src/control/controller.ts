@@ -1,7 +1,9 @@
 // control/controller.ts: the one path every change takes (new desired document -> validate -> reconcile -> store),
-// serialized, plus the read models the API serves (switches, ports, extensions, MACs, counters).
+// serialized, plus the read models the API serves (switches, ports, extensions, MACs, counters, network policy).
 
 import type { PortCounters } from '../dataplane/switch-api.js';
+import type { VirtualizationStatus } from '../virtualization/api.js';
+import { EMPTY_NETWORK, type NetworkSpec } from '../virtualization/model.js';
 import { formatMac } from '../wire/ethernet.js';
 import {
   type ConfigError, type Desired, EMPTY_DESIRED, type PortSpec, type SwitchSpec, UPLINK_PORT, portIfname, toDocument, validateDocument,
@@ -42,7 +44,7 @@ function invalid(errors: ConfigError[], what = 'invalid document'): Outcome {
 }
 
 /** A plain, mutable copy of the desired document for imperative edits. */
-export type PlainDoc = { host?: string; switches: Record<string, unknown>[] };
+export type PlainDoc = { host?: string; switches: Record<string, unknown>[]; network?: Record<string, unknown> };
 
 export interface ControllerInfo {
   readonly version: string;
@@ -50,13 +52,22 @@ export interface ControllerInfo {
   readonly socket: string;
 }
 
-/** `d` without the objects the errors point at (ports, uplinks, extensions, else whole switches); null if none. */
+/**
+ * `d` without the objects the errors point at (ports, uplinks, extensions, else whole switches; the network policy
+ * for errors under network); null if none.
+ */
 export function withoutFailing(d: Desired, errors: readonly ConfigError[]): Desired | null {
   const dropSwitch = new Set<number>();
   const dropPort = new Set<string>();
   const dropExt = new Set<string>();
   const dropUplink = new Set<number>();
+  let dropNetwork = false;
   for (const e of errors) {
+    if (e.path === 'network' || e.path.startsWith('network.')) {
+      if (d.network === EMPTY_NETWORK) return null;
+      dropNetwork = true;
+      continue;
+    }
     const m = /^switches\[(\d+)\](?:\.(ports|extensions)\[(\d+)\]|\.(uplink))?/.exec(e.path);
     if (m === null) return null;
     const si = Number(m[1]);
@@ -67,6 +78,7 @@ export function withoutFailing(d: Desired, errors: readonly ConfigError[]): Desi
   }
   return {
     host: d.host,
+    network: dropNetwork ? EMPTY_NETWORK : d.network,
     switches: d.switches.flatMap((s, si) => (dropSwitch.has(si) ? [] : [{
       ...s,
       uplink: dropUplink.has(si) ? null : s.uplink,
@@ -167,7 +179,7 @@ export class Controller {
   }
 
   private async applyLocked(raw: unknown, opts: { expectedRevision?: number; dryRun?: boolean; created?: boolean }): Promise<Outcome> {
-    const v = validateDocument(raw);
+    const v = validateDocument(raw, { host: this.info.host });
     if (!v.ok) return invalid(v.errors);
     if (v.value.host !== null && v.value.host !== this.info.host) {
       return fail(400, `the document is for host "${v.value.host}" but this xswitchd is host "${this.info.host}" (start it with --host ${v.value.host}, or drop the host key)`, 'host',
@@ -176,7 +188,7 @@ export class Controller {
     if (opts.expectedRevision !== undefined && opts.expectedRevision !== this.rev) {
       return fail(409, `revision conflict: expected ${opts.expectedRevision}, the store is at ${this.rev} (export again and retry)`, 'revision');
     }
-    const next: Desired = { host: null, switches: v.value.switches };
+    const next: Desired = { host: this.info.host, switches: v.value.switches, network: v.value.network };
     const p = await this.reconciler.prepare(next);
     if (!p.ok) return invalid(p.errors);
     if (opts.dryRun === true) return { status: 200, body: { dryRun: true, revision: this.rev, actions: p.plan.actions } };
@@ -284,6 +296,57 @@ export class Controller {
     return rs.sw.macTable().map((m) => ({
       mac: formatMac(m.mac), vlan: m.vlan, vsid: m.vsid, port: this.reconciler.portName(rs, m.port) ?? `#${m.port}`, ageMs: Math.round(m.ageMs),
     }));
+  }
+
+  get network(): NetworkSpec {
+    return this.desiredDoc.network;
+  }
+
+  /** Running switches whose virtualization layer reports a status, in document order. */
+  private virtualized(): { switch: string; status: VirtualizationStatus }[] {
+    const out: { switch: string; status: VirtualizationStatus }[] = [];
+    for (const s of this.desiredDoc.switches) {
+      const st = this.reconciler.switch(s.name)?.sw.virtualization() ?? null;
+      if (st !== null) out.push({ switch: s.name, status: st });
+    }
+    return out;
+  }
+
+  /**
+   * The lookup records as this host sees them: one row per switch of this host with provider addresses (local =
+   * the record's PA is one of that switch's), or one row with switch null when this host has none.
+   */
+  recordList(): unknown[] {
+    const host = this.info.host;
+    const n = this.desiredDoc.network;
+    const ours = [...new Set(n.providerAddresses.filter((p) => p.host === host).map((p) => p.switch))];
+    const owner = new Map(n.providerAddresses.map((p) => [p.address.split('/')[0]!, p]));
+    return n.lookupRecords.flatMap((r): Record<string, unknown>[] => {
+      const o = owner.get(r.pa);
+      const base = { ca: r.ca, vsid: r.vsid, mac: r.mac, pa: r.pa, rule: r.rule, vm: r.vm, host: o?.host ?? null };
+      if (ours.length === 0) return [{ switch: null, ...base, local: false }];
+      return ours.map((sw) => ({ switch: sw, ...base, local: o !== undefined && o.host === host && o.switch === sw }));
+    });
+  }
+
+  /** Every VSID of every virtualized switch: [{switch, ...VsidStatus}]. */
+  vsidList(): unknown[] {
+    return this.virtualized().flatMap((v) => v.status.vsids.map((x) => ({ switch: v.switch, ...x })));
+  }
+
+  /** The PA ARP cache of every virtualized switch: [{switch, ...ArpEntryStatus}]. */
+  arpList(): unknown[] {
+    return this.virtualized().flatMap((v) => v.status.arp.map((x) => ({ switch: v.switch, ...x })));
+  }
+
+  virtualization(s: SwitchSpec): Outcome {
+    const rs = this.reconciler.switch(s.name);
+    const st = rs?.sw.virtualization() ?? null;
+    if (st !== null) return { status: 200, body: st };
+    const why = rs === undefined ? 'it is not running'
+      : s.uplink === null ? 'it has no uplink'
+      : `the network policy gives host ${this.info.host} no provider address on it`;
+    return fail(404, `switch ${s.name} has no virtualization policy: ${why}`, 'switch');
   }
 
   counters(s: SwitchSpec, port?: string): Outcome {

@@ -114,6 +114,7 @@ export async function main(argv: readonly string[]): Promise<number> {
     openPort: realOpenPort,
     createSwitch: (name) => new Switch({ name, log: { info: (m, x) => log.info(m, { switch: name, ...x }), warn: (m, x) => log.warn(m, { switch: name, ...x }) } }),
     log,
+    host: flags.host,
   });
   const ctl = new Controller(store, reconciler, log, { version: version(), host: flags.host, socket });
   const restored = await ctl.restore();

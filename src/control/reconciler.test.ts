@@ -7,7 +7,8 @@ import { Switch } from '../dataplane/switch.js';
 import { ManualClock } from '../dataplane/types.js';
 import { type MemoryPort, memoryPort } from '../io/memory.js';
 import { type Desired, validateDocument } from './config.js';
-import { type OpenPort, type PortOpenSpec, Reconciler } from './reconciler.js';
+import type { HostNetworkInput } from '../virtualization/model.js';
+import { type OpenPort, type PortOpenSpec, type ReadLink, Reconciler } from './reconciler.js';
 
 const fixture = (name: string): string => fileURLToPath(new URL(`./fixtures/${name}.js`, import.meta.url));
 const CAPTURE = fixture('ext-capture');
@@ -279,5 +280,159 @@ describe('Reconciler', () => {
     assert.deepEqual(res.actions, [{ op: 'delete-switch', switch: 'sw0' }]);
     assert.equal(h.r.switch('sw0'), undefined);
     assert.equal(h.port('m-vm1').inject(broadcastFrame(1)), false);
+  });
+});
+
+/**
+ * A real Switch that also records the policies it is given (Switch.setVirtualization is wired by the lead; this
+ * checks what the control plane hands over) and can be told to refuse the next one.
+ */
+class RecordingSwitch extends Switch {
+  readonly inputs: (HostNetworkInput | null)[] = [];
+  refuseNext = false;
+  override setVirtualization(input: HostNetworkInput | null): void {
+    if (this.refuseNext) {
+      this.refuseNext = false;
+      throw new Error('policy refused (test)');
+    }
+    this.inputs.push(input);
+    super.setVirtualization(input);
+  }
+}
+
+const RED = '{11111111-2222-3333-4444-000000000001}';
+const UP_MAC = 0x02aa_0000_0001;
+
+function virtHarness(opts: { host?: string; links?: Record<string, { mac: number; mtu: number }> } = {}) {
+  const ports = new Map<string, MemoryPort>();
+  const switches = new Map<string, RecordingSwitch>();
+  const clock = new ManualClock(1000);
+  const links = opts.links ?? { 'v-up0': { mac: UP_MAC, mtu: 1600 } };
+  const readLink: ReadLink = (ifname) => links[ifname] ?? { error: 'no such interface in this network namespace' };
+  const r = new Reconciler({
+    openPort: (spec) => {
+      const p = memoryPort(spec.ifname, { maxFrameBytes: 9216 });
+      ports.set(spec.ifname, p);
+      return p;
+    },
+    createSwitch: (name) => {
+      const sw = new RecordingSwitch({ name, clock, log: quiet });
+      switches.set(name, sw);
+      return sw;
+    },
+    start: false,
+    log: quiet,
+    readLink,
+    ...(opts.host === undefined ? {} : { host: opts.host }),
+  });
+  return { r, ports, switches };
+}
+
+/** host-a's document: sw0 with uplink v-up0 and vm1 in VSID 5001; vm1's record points at `pa`. */
+function virtDoc(pa = '192.0.2.1', extra: Record<string, unknown> = {}) {
+  return {
+    host: 'host-a',
+    switches: [{ name: 'sw0', uplink: { interface: 'v-up0' }, ports: [{ name: 'vm1', interface: { tap: 'v-vm1' }, mac: '02:00:00:00:00:01', vsid: 5001 }] }],
+    network: {
+      providerAddresses: [{ host: 'host-a', switch: 'sw0', address: '192.0.2.1/24' }, { host: 'host-b', switch: 'sw0', address: '192.0.2.2/24' }],
+      routingDomains: [{ id: RED, name: 'red', subnets: [{ vsid: 5001, prefix: '10.0.0.0/24', gateway: '10.0.0.1' }] }],
+      lookupRecords: [
+        { ca: '10.0.0.5', vsid: 5001, mac: '02:00:00:00:00:01', pa, rule: 'encap', vm: 'vm1' },
+        { ca: '10.0.0.6', vsid: 5001, mac: '02:00:00:00:00:02', pa: '192.0.2.2', rule: 'encap' },
+      ],
+      ...extra,
+    },
+  };
+}
+
+describe('Reconciler: network virtualization', () => {
+  it('gives each uplink switch with a PA of this host its policy, and the uplink the interface MTU', async () => {
+    const h = virtHarness();
+    const d = desired(virtDoc());
+    const res = await h.r.reconcile(d);
+    assert.ok(res.ok, JSON.stringify(res));
+    assert.deepEqual(res.actions.map((a) => a.op), ['create-switch', 'add-port', 'add-port', 'set-virtualization']);
+    assert.deepEqual(res.actions[3], { op: 'set-virtualization', switch: 'sw0', providerAddresses: ['192.0.2.1/24'] });
+    const sw = h.switches.get('sw0')!;
+    assert.equal(sw.inputs.length, 1);
+    assert.deepEqual(sw.inputs[0], { host: 'host-a', switchName: 'sw0', uplinkMac: UP_MAC, underlayMtu: 1600, network: d.network });
+    assert.equal(h.r.switch('sw0')!.ports.get('uplink')!.cfg.mtu, 1600);
+    // A 1600-byte underlay packet (1614-byte frame) is no longer 'oversize' on the external port.
+    const big = new Uint8Array(1614);
+    big.fill(0xff, 0, 6);
+    big.set([0x02, 0, 0, 0, 0, 0x99, 0x88, 0xb5], 6);
+    assert.ok(h.ports.get('v-up0')!.inject(big));
+    sw.poll();
+    const id = h.r.switch('sw0')!.ports.get('uplink')!.id;
+    assert.equal(sw.portCounters(id).drops['oversize'] ?? 0, 0);
+    assert.equal(sw.portCounters(id).rxFrames, 1);
+    assert.deepEqual(h.r.running.network, d.network);
+    // Again: nothing to do.
+    const again = await h.r.reconcile(d);
+    assert.ok(again.ok && again.actions.length === 0);
+    assert.equal(sw.inputs.length, 1);
+  });
+
+  it('takes a network change alone to the switch (a record PA changes: live migration), and removes the policy', async () => {
+    const h = virtHarness();
+    assert.ok((await h.r.reconcile(desired(virtDoc()))).ok);
+    const sw = h.switches.get('sw0')!;
+    const moved = desired(virtDoc('192.0.2.2', {}));
+    // vm1 moved to host-b: its record now points there (the port may stay until the VM is gone).
+    const res = await h.r.reconcile(moved);
+    assert.ok(res.ok, JSON.stringify(res));
+    assert.deepEqual(res.actions, [{ op: 'set-virtualization', switch: 'sw0', providerAddresses: ['192.0.2.1/24'] }]);
+    assert.equal(sw.inputs.length, 2);
+    assert.equal(sw.inputs[1]!.network.lookupRecords.find((r) => r.ca === '10.0.0.5')!.pa, '192.0.2.2');
+    // No PA of host-a any more: the policy is removed.
+    const gone = virtDoc();
+    (gone.network as Record<string, unknown>)['providerAddresses'] = [{ host: 'host-b', switch: 'sw0', address: '192.0.2.2/24' }];
+    (gone.network as Record<string, unknown>)['lookupRecords'] = [];
+    const res2 = await h.r.reconcile(desired(gone));
+    assert.ok(res2.ok, JSON.stringify(res2));
+    assert.deepEqual(res2.actions, [{ op: 'clear-virtualization', switch: 'sw0' }]);
+    assert.equal(sw.inputs[2], null);
+    assert.equal(h.r.switch('sw0')!.virt, null);
+  });
+
+  it('re-binds the policy when the uplink is re-opened, and leaves switches without a PA of this host alone', async () => {
+    const h = virtHarness({ links: { 'v-up0': { mac: UP_MAC, mtu: 1500 }, 'v-up1': { mac: UP_MAC + 1, mtu: 9000 } } });
+    const doc = virtDoc();
+    (doc.switches as Record<string, unknown>[]).push({ name: 'sw1', uplink: { interface: 'v-up1' } });
+    assert.ok((await h.r.reconcile(desired(doc))).ok);
+    assert.deepEqual(h.switches.get('sw1')!.inputs, [], 'sw1 has no PA of host-a');
+    assert.equal(h.r.switch('sw1')!.ports.get('uplink')!.cfg.mtu, 9000);
+    (doc.switches[0] as Record<string, unknown>)['uplink'] = { interface: 'v-up0', offload: false };
+    const res = await h.r.reconcile(desired(doc));
+    assert.ok(res.ok, JSON.stringify(res));
+    assert.deepEqual(res.actions.map((a) => a.op), ['remove-port', 'add-port', 'set-virtualization']);
+    assert.equal(h.switches.get('sw0')!.inputs.length, 2);
+  });
+
+  it('takes this host from its options over the document, and refuses a PA whose uplink cannot be read', async () => {
+    const h = virtHarness({ host: 'host-b' });
+    assert.ok((await h.r.reconcile(desired(virtDoc()))).ok);
+    assert.equal(h.switches.get('sw0')!.inputs[0]!.host, 'host-b', 'host-b owns 192.0.2.2 on its own sw0');
+    const h2 = virtHarness({ links: {} });
+    const res = await h2.r.reconcile(desired(virtDoc()));
+    assert.ok(!res.ok);
+    assert.equal(res.state, 'unchanged');
+    assert.deepEqual(res.errors.map((e) => e.path), ['switches[0].uplink.interface']);
+    assert.match(res.errors[0]!.message, /cannot read the MAC and MTU of v-up0 \(needed for provider address 192\.0\.2\.1\/24\): no such interface/);
+    assert.equal(h2.r.switch('sw0'), undefined);
+  });
+
+  it('rolls back to the previous policy when the switch refuses the new one', async () => {
+    const h = virtHarness();
+    const d1 = desired(virtDoc());
+    assert.ok((await h.r.reconcile(d1)).ok);
+    const sw = h.switches.get('sw0')!;
+    sw.refuseNext = true;
+    const res = await h.r.reconcile(desired(virtDoc('192.0.2.2')));
+    assert.ok(!res.ok);
+    assert.equal(res.state, 'rolled-back');
+    assert.deepEqual(res.errors.map((e) => [e.path, e.message]), [['network', 'switch sw0 refused the network policy: policy refused (test)']]);
+    assert.deepEqual(h.r.running.network, d1.network);
+    assert.deepEqual(h.r.switch('sw0')!.virt!.network, d1.network);
   });
 });

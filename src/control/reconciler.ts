@@ -1,11 +1,14 @@
 // control/reconciler.ts: diff the desired document against what runs into ordered actions (deletions first) and
-// apply them to Switch instances; extension modules load by path, and a failed apply rolls back to what ran.
+// apply them to Switch instances (ports, extensions, then each uplink's virtualization policy); extension modules
+// load by path, and a failed apply rolls back to what ran.
 
+import { readFileSync } from 'node:fs';
 import { pathToFileURL } from 'node:url';
 import type { Extension, ExtensionFactory, ExtensionKind, Logger } from '../extensions/api.js';
 import type { PortBackend } from '../io/backend.js';
 import type { ExtensionBinding, PortConfig, SwitchApi } from '../dataplane/switch-api.js';
 import { type PortId, assertNever } from '../dataplane/types.js';
+import { EMPTY_NETWORK, type HostNetworkInput, type NetworkSpec } from '../virtualization/model.js';
 import { parseMac } from '../wire/ethernet.js';
 import {
   type ConfigError, type Desired, EMPTY_DESIRED, type ExtensionSpec, type PortSpec, type SwitchSpec, UPLINK_PORT,
@@ -23,12 +26,37 @@ export interface PortOpenSpec {
 export type OpenPort = (spec: PortOpenSpec) => PortBackend | { error: string };
 export type CreateSwitch = (name: string) => SwitchApi;
 
+/** What the reconciler needs to know of an uplink interface: its MAC and (IP) MTU. */
+export interface LinkInfo {
+  readonly mac: number;
+  readonly mtu: number;
+}
+export type ReadLink = (ifname: string) => LinkInfo | { error: string };
+
+/** Read /sys/class/net/<ifname>/{address,mtu} (the daemon's own network namespace). */
+export const sysfsLink: ReadLink = (ifname) => {
+  try {
+    const text = readFileSync(`/sys/class/net/${ifname}/address`, 'utf8').trim();
+    const mac = parseMac(text);
+    const mtu = Number(readFileSync(`/sys/class/net/${ifname}/mtu`, 'utf8').trim());
+    if (mac === null) return { error: `unreadable MAC address "${text}"` };
+    if (!Number.isInteger(mtu) || mtu < 68) return { error: 'unreadable MTU' };
+    return { mac, mtu };
+  } catch (err: unknown) {
+    return { error: (err as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such interface in this network namespace' : message(err) };
+  }
+};
+
 export interface ReconcilerOptions {
   readonly openPort: OpenPort;
   readonly createSwitch: CreateSwitch;
   readonly log?: Logger;
   /** Call sw.start() on new switches (event-loop driven). Default true. */
   readonly start?: boolean;
+  /** This host's id: provider addresses of this host are ours (default: the document's host). */
+  readonly host?: string;
+  /** Uplink MAC and MTU (default sysfsLink). */
+  readonly readLink?: ReadLink;
 }
 
 /** One step of a plan, as shown by `apply --dry-run`. */
@@ -38,7 +66,10 @@ export type Action =
   | { readonly op: 'create-switch'; readonly switch: string }
   | { readonly op: 'set-extensions'; readonly switch: string; readonly order: readonly string[]; readonly enabled: readonly string[] }
   | { readonly op: 'add-port'; readonly switch: string; readonly port: string; readonly interface: string }
-  | { readonly op: 'update-port'; readonly switch: string; readonly port: string };
+  | { readonly op: 'update-port'; readonly switch: string; readonly port: string }
+  /** Bind or replace the switch's virtualization policy (its PAs on this host listed). */
+  | { readonly op: 'set-virtualization'; readonly switch: string; readonly providerAddresses: readonly string[] }
+  | { readonly op: 'clear-virtualization'; readonly switch: string };
 
 interface PreparedExtension {
   readonly spec: ExtensionSpec;
@@ -61,6 +92,8 @@ export interface Plan {
   /** Per switch, the extension chain in configured order. */
   readonly chains: ReadonlyMap<string, readonly PreparedExtension[]>;
   readonly ports: ReadonlyMap<string, ReadonlyMap<string, PortPlan>>;
+  /** Per switch with an uplink: its virtualization input (null = none). */
+  readonly virt: ReadonlyMap<string, HostNetworkInput | null>;
 }
 
 interface RunningPort {
@@ -78,6 +111,8 @@ export interface RunningSwitch {
   readonly sw: SwitchApi;
   readonly ports: Map<string, RunningPort>;
   chain: PreparedExtension[];
+  /** The virtualization input the switch runs with (null = none). */
+  virt: HostNetworkInput | null;
 }
 
 /**
@@ -122,14 +157,22 @@ export function portConfig(sp: PortSpec): PortConfig {
   };
 }
 
-function portPlans(s: SwitchSpec, si: number): Map<string, PortPlan> {
+/** The PAs of (host, switch) in `network`. */
+export function providerAddressesOf(network: NetworkSpec, host: string | null, switchName: string): string[] {
+  if (host === null) return [];
+  return network.providerAddresses.filter((p) => p.host === host && p.switch === switchName).map((p) => p.address);
+}
+
+/** `uplinkMtu`: the uplink interface's MTU (the external port then takes underlay frames up to it), if known. */
+function portPlans(s: SwitchSpec, si: number, uplinkMtu: number | null): Map<string, PortPlan> {
   const m = new Map<string, PortPlan>();
   if (s.uplink !== null) {
+    const cfg: PortConfig = { name: UPLINK_PORT, kind: 'external', mac: null, vlan: { mode: 'none' }, vsid: 0, up: true, macLimit: 0 };
     m.set(UPLINK_PORT, {
       name: UPLINK_PORT,
       path: `switches[${si}].uplink`,
       open: { role: 'external', backend: 'packet', ifname: s.uplink.interface, offload: s.uplink.offload },
-      cfg: { name: UPLINK_PORT, kind: 'external', mac: null, vlan: { mode: 'none' }, vsid: 0, up: true, macLimit: 0 },
+      cfg: uplinkMtu === null ? cfg : { ...cfg, mtu: uplinkMtu },
       spec: null,
     });
   }
@@ -151,6 +194,9 @@ export class Reconciler {
   private readonly switches = new Map<string, RunningSwitch>();
   private readonly factories = new Map<string, ExtensionFactory>();
   private readonly log: Logger | undefined;
+  /** The network policy and document host of the last successful apply. */
+  private network: NetworkSpec = EMPTY_NETWORK;
+  private host: string | null = null;
 
   constructor(private readonly opts: ReconcilerOptions) {
     this.log = opts.log;
@@ -166,7 +212,7 @@ export class Reconciler {
       for (const rp of rs.ports.values()) if (rp.spec !== null) ports.push(rp.spec);
       switches.push({ name: rs.name, uplink, extensions: rs.chain.map((x) => x.spec), ports });
     }
-    return switches.length === 0 ? EMPTY_DESIRED : { host: null, switches };
+    return switches.length === 0 && this.network === EMPTY_NETWORK ? EMPTY_DESIRED : { host: this.host, switches, network: this.network };
   }
 
   switch(name: string): RunningSwitch | undefined {
@@ -255,8 +301,30 @@ export class Reconciler {
     }
     if (errors.length > 0) return { ok: false, errors };
 
+    // Uplinks: the interface MTU for the external port, and the virtualization input where this host has PAs.
+    const host = this.opts.host ?? desired.host;
+    const readLink = this.opts.readLink ?? sysfsLink;
     const ports = new Map<string, Map<string, PortPlan>>();
-    desired.switches.forEach((s, si) => ports.set(s.name, portPlans(s, si)));
+    const virt = new Map<string, HostNetworkInput | null>();
+    desired.switches.forEach((s, si) => {
+      let link: LinkInfo | { error: string } | null = null;
+      if (s.uplink !== null) {
+        try {
+          link = readLink(s.uplink.interface);
+        } catch (err: unknown) {
+          link = { error: message(err) };
+        }
+        const pas = providerAddressesOf(desired.network, host, s.name);
+        if (pas.length === 0) virt.set(s.name, null);
+        else if ('error' in link) {
+          errors.push({ path: `switches[${si}].uplink.interface`, message: `cannot read the MAC and MTU of ${s.uplink.interface} (needed for provider address ${pas.join(', ')}): ${link.error}` });
+        } else {
+          virt.set(s.name, { host: host!, switchName: s.name, uplinkMac: link.mac, underlayMtu: link.mtu, network: desired.network });
+        }
+      }
+      ports.set(s.name, portPlans(s, si, link !== null && !('error' in link) ? link.mtu : null));
+    });
+    if (errors.length > 0) return { ok: false, errors };
     const actions: Action[] = [];
     const wanted = new Map(desired.switches.map((s) => [s.name, s]));
     for (const name of this.switches.keys()) if (!wanted.has(name)) actions.push({ op: 'delete-switch', switch: name });
@@ -293,7 +361,18 @@ export class Reconciler {
         if (rp !== undefined && sameOpen(w.open, rp.open) && !sameJson(w.cfg, rp.cfg)) actions.push({ op: 'update-port', switch: s.name, port: pn });
       }
     }
-    return { ok: true, plan: { desired, actions, chains, ports } };
+    // Last, with every port in place: the policy (a network change alone is an action too: live record changes).
+    for (const s of desired.switches) {
+      const want = virt.get(s.name) ?? null;
+      const have = this.switches.get(s.name)?.virt ?? null;
+      const uplinkNew = actions.some((a) => a.switch === s.name && (a.op === 'create-switch' || (a.op === 'add-port' && a.port === UPLINK_PORT)));
+      if (want !== null && (uplinkNew || !sameJson(want, have))) {
+        actions.push({ op: 'set-virtualization', switch: s.name, providerAddresses: providerAddressesOf(want.network, want.host, s.name) });
+      } else if (want === null && have !== null) {
+        actions.push({ op: 'clear-virtualization', switch: s.name });
+      }
+    }
+    return { ok: true, plan: { desired, actions, chains, ports, virt } };
   }
 
   private currentChains(): Map<string, PreparedExtension[]> {
@@ -348,6 +427,8 @@ export class Reconciler {
       }
       return { ok: false, errors: [err], state: 'rolled-back' };
     }
+    this.network = plan.desired.network;
+    this.host = plan.desired.host;
     return { ok: true, actions: plan.actions };
   }
 
@@ -391,7 +472,7 @@ export class Reconciler {
         }
         case 'create-switch': {
           const sw = this.opts.createSwitch(a.switch);
-          this.switches.set(a.switch, { name: a.switch, sw, ports: new Map(), chain: [] });
+          this.switches.set(a.switch, { name: a.switch, sw, ports: new Map(), chain: [], virt: null });
           if (this.opts.start !== false) sw.start();
           this.log?.info('switch created', { switch: a.switch });
           return null;
@@ -443,6 +524,20 @@ export class Reconciler {
           rp.cfg = w.cfg;
           rp.spec = w.spec;
           this.log?.info('port updated', { switch: a.switch, port: a.port });
+          return null;
+        }
+        case 'set-virtualization':
+        case 'clear-virtualization': {
+          const rs = this.switches.get(a.switch)!;
+          const input = a.op === 'set-virtualization' ? plan.virt.get(a.switch) ?? null : null;
+          try {
+            rs.sw.setVirtualization(input);
+          } catch (err: unknown) {
+            return { path: 'network', message: `switch ${a.switch} refused the network policy: ${message(err)}` };
+          }
+          rs.virt = input;
+          if (input === null) this.log?.info('virtualization removed', { switch: a.switch });
+          else this.log?.info('virtualization set', { switch: a.switch, providerAddresses: a.op === 'set-virtualization' ? a.providerAddresses : [], underlayMtu: input.underlayMtu });
           return null;
         }
         default:

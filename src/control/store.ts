@@ -4,7 +4,11 @@
 import { existsSync, mkdirSync, statSync } from 'node:fs';
 import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
-import { type ConfigError, type Desired, EMPTY_DESIRED, extensionDoc, portDoc, validateDocument } from './config.js';
+import type { NetworkSpec } from '../virtualization/model.js';
+import {
+  type ConfigError, type Desired, EMPTY_DESIRED, extensionDoc, isEmptyNetwork, lookupRecordDoc, portDoc, providerAddressDoc,
+  routingDomainDoc, validateDocument,
+} from './config.js';
 
 export interface StoredObject {
   readonly key: string;
@@ -33,6 +37,8 @@ export interface Store {
   readonly host: string;
   /** Key prefix of this host's objects: /xswitch/hosts/<host>/ */
   readonly prefix: string;
+  /** Key prefix of the network policy, shared by every host: /xswitch/network/ */
+  readonly networkPrefix: string;
   /** The desired document and the store revision it was read at. */
   load(): Promise<LoadResult>;
   /**
@@ -55,7 +61,64 @@ export function hostPrefix(host: string): string {
   return `/xswitch/hosts/${host}/`;
 }
 
-/** Split a Desired value into per-object key/values (etcd-shaped). */
+/** The network policy is one set of objects for every host (each host's daemon reads the same keys). */
+export const NETWORK_PREFIX = '/xswitch/network/';
+
+/** A prefix as a key segment: "10.0.0.0/24" -> "10.0.0.0_24". */
+const prefixKey = (p: string): string => p.replace('/', '_');
+
+/**
+ * The network policy as objects: meta (routerMac), routing-domains/<rdid> (with its subnets),
+ * records/<vsid>/<ca>, provider-addresses/<address>, provider-routes/<host>/<prefix>, remotes/<pa>,
+ * customer-routes/<rdid>/<vsid>/<prefix>. An empty policy is no objects at all.
+ */
+export function networkToObjects(n: NetworkSpec, prefix = NETWORK_PREFIX): Map<string, unknown> {
+  const m = new Map<string, unknown>();
+  if (isEmptyNetwork(n)) return m;
+  m.set(`${prefix}meta`, { routerMac: n.routerMac });
+  for (const r of n.routingDomains) m.set(`${prefix}routing-domains/${r.id}`, routingDomainDoc(r));
+  for (const r of n.lookupRecords) m.set(`${prefix}records/${r.vsid}/${r.ca}`, lookupRecordDoc(r));
+  for (const p of n.providerAddresses) m.set(`${prefix}provider-addresses/${p.address.split('/')[0]!}`, providerAddressDoc(p));
+  for (const r of n.providerRoutes) m.set(`${prefix}provider-routes/${r.host}/${prefixKey(r.prefix)}`, { ...r });
+  for (const r of n.remotes) m.set(`${prefix}remotes/${r.pa}`, { ...r });
+  for (const r of n.customerRoutes) m.set(`${prefix}customer-routes/${r.rdid}/${r.vsid}/${prefixKey(r.prefix)}`, { ...r });
+  return m;
+}
+
+const NETWORK_KINDS: Record<string, string> = {
+  'routing-domains': 'routingDomains',
+  records: 'lookupRecords',
+  'provider-addresses': 'providerAddresses',
+  'provider-routes': 'providerRoutes',
+  remotes: 'remotes',
+  'customer-routes': 'customerRoutes',
+};
+
+/** The raw `network:` section from its objects (validated by the caller), or errors; null when there are none. */
+export function objectsToNetworkDoc(objs: ReadonlyMap<string, unknown>, prefix = NETWORK_PREFIX): { ok: true; doc: Record<string, unknown> | null } | { ok: false; errors: string[] } {
+  const errors: string[] = [];
+  const keys = [...objs.keys()].filter((k) => k.startsWith(prefix));
+  if (keys.length === 0) return { ok: true, doc: null };
+  const meta = objs.get(`${prefix}meta`);
+  if (meta === undefined) return { ok: false, errors: [`${prefix}meta is missing but ${keys.length} network objects exist`] };
+  if (!isRecord(meta)) return { ok: false, errors: [`${prefix}meta: malformed`] };
+  const doc: Record<string, unknown[] | unknown> = { routerMac: meta['routerMac'] };
+  for (const k of keys) {
+    if (k === `${prefix}meta`) continue;
+    const kind = NETWORK_KINDS[k.slice(prefix.length).split('/')[0]!];
+    if (kind === undefined) {
+      errors.push(`${k}: not a network object`);
+      continue;
+    }
+    const l = (doc[kind] ?? []) as unknown[];
+    l.push(objs.get(k));
+    doc[kind] = l;
+  }
+  if (errors.length > 0) return { ok: false, errors };
+  return { ok: true, doc };
+}
+
+/** Split a Desired value into per-object key/values (etcd-shaped): the host's objects, then the network's. */
 export function desiredToObjects(prefix: string, d: Desired): Map<string, unknown> {
   const m = new Map<string, unknown>();
   m.set(`${prefix}meta`, { switches: d.switches.map((s) => s.name) });
@@ -65,6 +128,7 @@ export function desiredToObjects(prefix: string, d: Desired): Map<string, unknow
     m.set(`${prefix}switches/${s.name}`, sw);
     for (const p of s.ports) m.set(`${prefix}switches/${s.name}/ports/${p.name}`, portDoc(p));
   }
+  for (const [k, v] of networkToObjects(d.network)) m.set(k, v);
   return m;
 }
 
@@ -73,16 +137,22 @@ function isRecord(v: unknown): v is Record<string, unknown> {
 }
 
 /** Rebuild the document from per-object values; every inconsistency is an error, never silently skipped. */
-export function objectsToDesired(prefix: string, host: string, objs: ReadonlyMap<string, unknown>): { ok: true; desired: Desired } | { ok: false; errors: string[] } {
+export function objectsToDesired(prefix: string, host: string, all: ReadonlyMap<string, unknown>): { ok: true; desired: Desired } | { ok: false; errors: string[] } {
   const errors: string[] = [];
+  const net = objectsToNetworkDoc(all);
+  if (!net.ok) errors.push(...net.errors);
+  const objs = new Map([...all].filter(([k]) => !k.startsWith(NETWORK_PREFIX)));
   const meta = objs.get(`${prefix}meta`);
   if (meta === undefined) {
-    if (objs.size === 0) return { ok: true, desired: EMPTY_DESIRED };
-    return { ok: false, errors: [`${prefix}meta is missing but ${objs.size} other objects exist`] };
+    if (objs.size > 0) return { ok: false, errors: [...errors, `${prefix}meta is missing but ${objs.size} other objects exist`] };
+    if (errors.length > 0) return { ok: false, errors };
+    if (!net.ok || net.doc === null) return { ok: true, desired: EMPTY_DESIRED };
   }
   const used = new Set<string>([`${prefix}meta`]);
   const switches: unknown[] = [];
-  if (!isRecord(meta) || !Array.isArray(meta['switches'])) errors.push(`${prefix}meta: malformed`);
+  if (meta === undefined) {
+    // network objects only (no switches on this host yet)
+  } else if (!isRecord(meta) || !Array.isArray(meta['switches'])) errors.push(`${prefix}meta: malformed`);
   else {
     for (const name of meta['switches']) {
       const key = `${prefix}switches/${String(name)}`;
@@ -108,7 +178,9 @@ export function objectsToDesired(prefix: string, host: string, objs: ReadonlyMap
   }
   for (const k of objs.keys()) if (!used.has(k)) errors.push(`${k}: not referenced by its parent`);
   if (errors.length > 0) return { ok: false, errors };
-  const v = validateDocument({ host, switches });
+  const doc: Record<string, unknown> = { host, switches };
+  if (net.ok && net.doc !== null) doc['network'] = net.doc;
+  const v = validateDocument(doc);
   if (!v.ok) return { ok: false, errors: v.errors.map((e: ConfigError) => `${e.path}: ${e.message}`) };
   return { ok: true, desired: v.value };
 }
@@ -191,6 +263,7 @@ export function openSqliteStore(path: string, host: string): { ok: true; store: 
 
 export class SqliteStore implements Store {
   readonly prefix: string;
+  readonly networkPrefix = NETWORK_PREFIX;
   private readonly getRev: Database.Statement<[], { value: number }>;
   private readonly setRev: Database.Statement<[number]>;
   private readonly list: Database.Statement<[string, string], { key: string; value: string; create_rev: number; mod_rev: number }>;
@@ -214,8 +287,9 @@ export class SqliteStore implements Store {
     this.since = db.prepare('SELECT rev, key, op FROM changes WHERE rev > ? ORDER BY rev, rowid');
   }
 
+  /** Every object of this host's document: its own keys and the network's (one etcd range read each). */
   private rows(): { key: string; value: string; create_rev: number; mod_rev: number }[] {
-    return this.list.all(this.prefix, `${this.prefix}\uffff`);
+    return [...this.list.all(this.prefix, `${this.prefix}\uffff`), ...this.list.all(this.networkPrefix, `${this.networkPrefix}\uffff`)];
   }
 
   private currentRevision(): number {
