@@ -107,6 +107,18 @@ function processCpuSeconds(pid: number): number | null {
   }
 }
 
+/** utime + stime summed over several processes; null if there are none or one cannot be read. */
+function cpuOf(pids: readonly number[]): number | null {
+  if (pids.length === 0) return null;
+  let sum = 0;
+  for (const pid of pids) {
+    const c = processCpuSeconds(pid);
+    if (c === null) return null;
+    sum += c;
+  }
+  return sum;
+}
+
 /** 60 bytes on the wire + FCS = 64: UDP from A to a non-local address on B's subnet, to B's MAC. B's kernel
  *  drops it at the routing step (forwarding off), so the receiver costs little and the switch is measured. */
 function trafgenConfig(t: Topology): string {
@@ -147,15 +159,15 @@ export async function measurePps(t: Topology, d: Durations, dir: string): Promis
   try {
     await sleep(d.ppsWarmupMs);
     if (!gen.running) throw new Error(`trafgen exited early: ${gen.stderr.trim().slice(0, 300)}`);
-    const pid = t.switchPid;
-    const c0 = pid === null ? null : processCpuSeconds(pid);
+    const pids = t.switchPids ?? (t.switchPid === null ? [] : [t.switchPid]);
+    const c0 = cpuOf(pids);
     const m0 = cpuTimes();
     const b0 = await sample(t.b.ns, t.b.ifname);
     const a0 = await sample(t.a.ns, t.a.ifname);
     await sleep(d.ppsWindowMs);
     const b1 = await sample(t.b.ns, t.b.ifname);
     const a1 = await sample(t.a.ns, t.a.ifname);
-    const c1 = pid === null ? null : processCpuSeconds(pid);
+    const c1 = cpuOf(pids);
     const m1 = cpuTimes();
     if (!gen.running) throw new Error(`trafgen ended within the window: ${gen.stderr.trim().slice(0, 300)}`);
     const secs = (b1.at - b0.at) / 1000;

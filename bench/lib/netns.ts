@@ -60,6 +60,7 @@ export interface IfStats {
   readonly rxBytes: number;
   readonly rxDropped: number;
   readonly txPackets: number;
+  readonly txBytes: number;
   readonly txDropped: number;
 }
 
@@ -76,6 +77,7 @@ export async function ifStats(ns: string, ifname: string): Promise<IfStats> {
     rxBytes: s.rx['bytes'] ?? 0,
     rxDropped: s.rx['dropped'] ?? 0,
     txPackets: s.tx['packets'] ?? 0,
+    txBytes: s.tx['bytes'] ?? 0,
     txDropped: s.tx['dropped'] ?? 0,
   };
 }

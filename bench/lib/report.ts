@@ -103,11 +103,11 @@ export function formatTable(results: readonly CandidateResult[]): string {
   return [line(head), widths.map((w) => '-'.repeat(w)).join('  '), ...rows.map(line)].join('\n');
 }
 
-function ratio(a: number | null, b: number | null): number | null {
+export function ratio(a: number | null, b: number | null): number | null {
   return a === null || b === null || b === 0 ? null : a / b;
 }
 
-function judged(name: string, value: number | null, op: 'ge' | 'lt', target: number): Ratio {
+export function judged(name: string, value: number | null, op: 'ge' | 'lt', target: number): Ratio {
   const status = value === null ? 'n/a' : (op === 'ge' ? value >= target : value < target) ? 'met' : 'missed';
   return { name, value, op, target, status };
 }
@@ -156,6 +156,83 @@ export function formatRatios(targets: readonly Ratio[], bridge: readonly BridgeR
       out.push(`  ${b.name.padEnd(24)} TCP ${fmt(b.tcp, 2).padStart(5)}  64B ${fmt(b.pps, 2).padStart(5)}  ` +
         `RTT ${fmt(b.rtt, 2).padStart(5)}`);
     }
+  }
+  return out.join('\n');
+}
+
+// ---- encapsulation benchmark (bench/encap.ts): two simulated hosts, VM A on host 1 -> VM B on host 2 ----
+
+/** Host 1's frames on the underlay during the TCP phase: bytes per frame says whether super-frames crossed. */
+export interface UnderlaySamples {
+  /** rx bytes / rx packets at host 1's underlay port over each TCP phase. */
+  bytesPerFrame: number[];
+  /** Underlay frames per second in each TCP phase. */
+  framesPerSec: number[];
+}
+
+/** `mtuFrameBytes`: the largest frame the underlay MTU allows (MTU + 14); a larger average means super-frames. */
+export function formatEncapTable(
+  results: readonly CandidateResult[], underlay: ReadonlyMap<string, UnderlaySamples>, mtuFrameBytes: number,
+): string {
+  const head = ['candidate', 'TCP Gbit/s', '64B kpps', 'underlay B/frame (TCP)', 'underlay kfps (TCP)', 'rounds'];
+  const rows = results.map((r) => {
+    const u = underlay.get(r.name);
+    const bpf = u === undefined ? null : median(u.bytesPerFrame);
+    const fps = u === undefined ? null : median(u.framesPerSec);
+    return [
+      `${r.name} (${r.label})`,
+      fmt(r.median.tcpGbps, 2),
+      fmt(r.median.kpps, 0),
+      bpf === null ? '-' : `${bpf.toFixed(0)} ${bpf > mtuFrameBytes ? 'super-frames' : 'MTU-size'}`,
+      fps === null ? '-' : (fps / 1000).toFixed(1),
+      `${Math.max(r.samples.tcpGbps.length, r.samples.pps.length)}` +
+        (r.samples.errors.length > 0 ? ` (${r.samples.errors.length} err)` : ''),
+    ];
+  });
+  const widths = head.map((h, i) => Math.max(h.length, ...rows.map((row) => row[i]!.length)));
+  const line = (cells: readonly string[]): string =>
+    cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  ');
+  return [line(head), widths.map((w) => '-'.repeat(w)).join('  '), ...rows.map(line)].join('\n');
+}
+
+/** The issue's encapsulation targets for each xswitch encapsulation, plus ratios against the kernel's vxlan. */
+export function encapRatios(
+  byName: ReadonlyMap<string, CandidateResult>, encaps: readonly string[],
+): { targets: Ratio[]; info: { name: string; value: number | null }[] } {
+  const m = (n: string): CandidateResult['median'] | undefined => byName.get(n)?.median;
+  const plain = m('xswitch-plain');
+  const ovs = m('ovs-gre');
+  const kvx = m('kernel-vxlan');
+  const targets: Ratio[] = [];
+  const info: { name: string; value: number | null }[] = [];
+  for (const e of encaps) {
+    const x = m(e);
+    if (x === undefined) continue;
+    targets.push(judged(`TCP: ${e} / xswitch-plain`, ratio(x.tcpGbps, plain?.tcpGbps ?? null), 'ge', 0.8));
+    targets.push(judged(`TCP: ${e} / ovs-gre`, ratio(x.tcpGbps, ovs?.tcpGbps ?? null), 'ge', 5));
+    targets.push(judged(`64B: ${e} / ovs-gre`, ratio(x.kpps, ovs?.kpps ?? null), 'ge', 3));
+    info.push({ name: `TCP: ${e} / kernel-vxlan`, value: ratio(x.tcpGbps, kvx?.tcpGbps ?? null) });
+    info.push({ name: `64B: ${e} / kernel-vxlan`, value: ratio(x.kpps, kvx?.kpps ?? null) });
+  }
+  const br = m('kernel-bridge');
+  for (const n of ['xswitch-plain', 'ovs-gre', 'kernel-vxlan']) {
+    const x = m(n);
+    if (x === undefined || br === undefined) continue;
+    info.push({ name: `TCP: ${n} / kernel-bridge`, value: ratio(x.tcpGbps, br.tcpGbps) });
+    info.push({ name: `64B: ${n} / kernel-bridge`, value: ratio(x.kpps, br.kpps) });
+  }
+  return { targets, info };
+}
+
+export function formatEncapRatios(r: { targets: readonly Ratio[]; info: readonly { name: string; value: number | null }[] }): string {
+  const out = ['targets (issue 3: encapsulated VM-to-VM across two hosts):'];
+  for (const t of r.targets) {
+    const cond = t.op === 'ge' ? `>= ${t.target.toFixed(1)}` : `< ${t.target.toFixed(1)}`;
+    out.push(`  ${t.name.padEnd(38)} ${fmt(t.value, 2).padStart(6)}  (target ${cond})  ${t.status}`);
+  }
+  if (r.info.length > 0) {
+    out.push('other ratios (no target):');
+    for (const i of r.info) out.push(`  ${i.name.padEnd(38)} ${fmt(i.value, 2).padStart(6)}`);
   }
   return out.join('\n');
 }

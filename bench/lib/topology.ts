@@ -26,6 +26,8 @@ export interface Topology {
   readonly xswitchd: Xswitchd | null;
   /** PID of the switching process (xswitchd node, ovs-vswitchd), null for the kernel bridge. */
   readonly switchPid: number | null;
+  /** Every switching process when there are several (one per simulated host); CPU is summed over them. */
+  readonly switchPids?: readonly number[];
   teardown(): Promise<void>;
 }
 
@@ -53,7 +55,7 @@ const VM_A = { ip: '10.0.0.1', cidr: '10.0.0.1/24', mac: '02:00:00:00:00:01' };
 const VM_B = { ip: '10.0.0.2', cidr: '10.0.0.2/24', mac: '02:00:00:00:00:02' };
 
 /** Undo steps run in reverse order; each is tolerant so one failure does not stop the rest. */
-class Undo {
+export class Undo {
   private steps: (() => Promise<void>)[] = [];
   push(step: () => Promise<void>): void {
     this.steps.push(step);
@@ -109,7 +111,7 @@ function endpoints(n: Names, ifA: string, ifB: string): { a: Endpoint; b: Endpoi
   };
 }
 
-async function guarded<T>(undo: Undo, build: () => Promise<T>): Promise<T> {
+export async function guarded<T>(undo: Undo, build: () => Promise<T>): Promise<T> {
   try {
     return await build();
   } catch (err) {

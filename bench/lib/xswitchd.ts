@@ -22,6 +22,8 @@ export interface XswitchdOptions {
   readonly name: string;
   /** Start node with --cpu-prof, the profile written into this directory on exit. */
   readonly cpuProfileDir?: string;
+  /** The daemon's --host (default 'bench'); a document with a `host` key must name it. */
+  readonly host?: string;
 }
 
 /** Is the daemon built? (bin/xswitchd and the compiled control plane.) */
@@ -40,7 +42,7 @@ export async function startXswitchd(o: XswitchdOptions): Promise<Xswitchd> {
   const prof = o.cpuProfileDir === undefined ? [] : ['--cpu-prof', '--cpu-prof-dir', o.cpuProfileDir];
   const proc = new Background('ip', [
     'netns', 'exec', o.netns, process.execPath, ...prof, join(o.root, 'bin', 'xswitchd'),
-    '--store', store, '--socket', socket, '--host', 'bench', '--log-level', 'warn',
+    '--store', store, '--socket', socket, '--host', o.host ?? 'bench', '--log-level', 'warn',
   ]);
   const xsctl = (...args: string[]): Promise<string> =>
     must(process.execPath, [join(o.root, 'bin', 'xsctl'), '--socket', socket, ...args], { timeoutMs: 15_000 });
