@@ -43,6 +43,8 @@ export async function startXswitchd(o: XswitchdOptions): Promise<Xswitchd> {
   const proc = new Background('ip', [
     'netns', 'exec', o.netns, process.execPath, ...prof, join(o.root, 'bin', 'xswitchd'),
     '--store', store, '--socket', socket, '--host', o.host ?? 'bench', '--log-level', 'warn',
+    // XSWITCHD_EXTRA_ARGS: daemon flags to compare settings, e.g. "--busy-poll-us 0"
+    ...(process.env['XSWITCHD_EXTRA_ARGS'] ?? '').split(' ').filter((w) => w !== ''),
   ]);
   const xsctl = (...args: string[]): Promise<string> =>
     must(process.execPath, [join(o.root, 'bin', 'xsctl'), '--socket', socket, ...args], { timeoutMs: 15_000 });

@@ -17,9 +17,11 @@ describe('xswitchd flags', () => {
   });
 
   it('takes --store, --socket, --host, --log-level (also with =)', () => {
-    const f = parseFlags(['--store', 'sqlite:/x.db', '--socket=/y.sock', '--host', 'h1', '--log-level', 'debug'], { XSWITCH_SOCKET: '/ignored' });
+    const f = parseFlags(['--store', 'sqlite:/x.db', '--socket=/y.sock', '--host', 'h1', '--log-level', 'debug', '--busy-poll-us=0'], { XSWITCH_SOCKET: '/ignored' });
     assert.ok(f.ok);
-    assert.deepEqual(f.flags, { store: 'sqlite:/x.db', socket: '/y.sock', host: 'h1', logLevel: 'debug' });
+    assert.deepEqual(f.flags, { store: 'sqlite:/x.db', socket: '/y.sock', host: 'h1', logLevel: 'debug', busyPollUs: 0 });
+    const d = parseFlags([], {});
+    assert.ok(d.ok && d.flags.busyPollUs === 50);
   });
 
   it('refuses unknown flags, missing values, other stores, bad hosts and levels', () => {
@@ -29,6 +31,8 @@ describe('xswitchd flags', () => {
       [['--store', 'etcd:http://x'], /sqlite:PATH/],
       [['--host', 'a b'], /--host/],
       [['--log-level', 'loud'], /--log-level must be/],
+      [['--busy-poll-us', '-5'], /--busy-poll-us must be an integer/],
+      [['--busy-poll-us', '20000'], /--busy-poll-us must be an integer/],
     ] as const) {
       const r = parseFlags(args, {});
       assert.equal(r.ok, false);

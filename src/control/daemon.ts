@@ -30,11 +30,18 @@ export interface DaemonFlags {
   socket: string;
   host: string;
   logLevel: Level;
+  /** Busy-poll window after traffic, µs (0 = sleep in the event loop right away). */
+  busyPollUs: number;
 }
 
+/** Default busy-poll window: catches a reply queued within this long of the frame that caused it. */
+export const DEFAULT_BUSY_POLL_US = 50;
+
 const USAGE = `usage: xswitchd [--store sqlite:PATH] [--socket PATH] [--host NAME] [--log-level info|debug|warn]
+                [--busy-poll-us N]
   defaults: --store ${DEFAULT_STORE} (env XSWITCH_STORE), --socket ${DEFAULT_SOCKET} (env XSWITCH_SOCKET),
-            --host $(hostname)`;
+            --host $(hostname), --busy-poll-us ${DEFAULT_BUSY_POLL_US} (after traffic, keep reading ports this
+            long before sleeping: lower latency for some CPU while traffic flows; 0 turns it off)`;
 
 export function parseFlags(argv: readonly string[], env: NodeJS.ProcessEnv): { ok: true; flags: DaemonFlags } | { ok: false; error: string; help?: boolean } {
   const flags: DaemonFlags = {
@@ -42,6 +49,7 @@ export function parseFlags(argv: readonly string[], env: NodeJS.ProcessEnv): { o
     socket: env['XSWITCH_SOCKET'] ?? DEFAULT_SOCKET,
     host: hostname().split('.')[0] ?? 'localhost',
     logLevel: 'info',
+    busyPollUs: DEFAULT_BUSY_POLL_US,
   };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]!;
@@ -55,7 +63,7 @@ export function parseFlags(argv: readonly string[], env: NodeJS.ProcessEnv): { o
       i++;
       return v;
     };
-    const v = ['--store', '--socket', '--host', '--log-level'].includes(name) ? take() : undefined;
+    const v = ['--store', '--socket', '--host', '--log-level', '--busy-poll-us'].includes(name) ? take() : undefined;
     if (v === null) return { ok: false, error: `${name} needs a value\n${USAGE}` };
     switch (name) {
       case '--store': flags.store = v!; break;
@@ -65,6 +73,12 @@ export function parseFlags(argv: readonly string[], env: NodeJS.ProcessEnv): { o
         if (v !== 'debug' && v !== 'info' && v !== 'warn' && v !== 'error') return { ok: false, error: `--log-level must be debug, info, warn or error\n${USAGE}` };
         flags.logLevel = v;
         break;
+      case '--busy-poll-us': {
+        const n = Number(v);
+        if (!/^\d+$/.test(v!) || n > 10_000) return { ok: false, error: `--busy-poll-us must be an integer 0..10000, got ${v}` };
+        flags.busyPollUs = n;
+        break;
+      }
       default:
         return { ok: false, error: `unknown argument ${a}\n${USAGE}` };
     }
@@ -112,7 +126,7 @@ export async function main(argv: readonly string[]): Promise<number> {
   const store = opened.store;
   const reconciler = new Reconciler({
     openPort: realOpenPort,
-    createSwitch: (name) => new Switch({ name, log: { info: (m, x) => log.info(m, { switch: name, ...x }), warn: (m, x) => log.warn(m, { switch: name, ...x }) } }),
+    createSwitch: (name) => new Switch({ name, busyPollUs: flags.busyPollUs, log: { info: (m, x) => log.info(m, { switch: name, ...x }), warn: (m, x) => log.warn(m, { switch: name, ...x }) } }),
     log,
     host: flags.host,
   });

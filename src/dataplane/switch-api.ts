@@ -40,6 +40,12 @@ export interface SwitchOptions {
   readonly macAgingMs?: number;
   /** Frames per batch (default 64). */
   readonly batchSize?: number;
+  /**
+   * Busy-poll window, µs (default 0 = off): after a wake-up that moved frames, keep reading every port without
+   * sleeping until this long passes with nothing new (at most BUSY_POLL_MAX_MS per wake-up), so a reply that is
+   * already on its way is not delayed by another event-loop wake-up. Costs CPU only while traffic flows.
+   */
+  readonly busyPollUs?: number;
 }
 
 export interface ExtensionStatus {
