@@ -644,7 +644,7 @@ export class Switch implements SwitchApi {
   /** Send frames idx[0..count) with destination flags `flags` to port p through back end `be` (p's own, or its
    *  tunnelTx), tags pushed and popped around the send, counted against p. */
   private sendList(b: Batch, p: PortState, idx: Uint16Array, flags: Uint8Array, count: number, be: PortBackend): void {
-    if (!be.offload) count = this.softwareOffload(b, p, count); // idx is p.txIdx here: only an uplink runs lists
+    if (!be.offload) count = this.softwareOffload(b, p, count); // idx is p.txIdx here (see sendToUplink)
     if (count === 0) return;
     const pv = p.vlan;
     for (let j = 0; j < count; j++) {
@@ -684,7 +684,8 @@ export class Switch implements SwitchApi {
     const idx = p.txIdx;
     const count = p.txCount;
     const now = this.clock.now();
-    const tx = p.backend.tunnelTx;
+    // runs of a list (below) need no software offload: a tunnel TAP serves an uplink with offload only
+    const tx = p.backend.offload ? p.backend.tunnelTx : undefined;
     const tunnelGso = tx !== undefined;
     let keep = 0;
     let tunnels = 0;
