@@ -485,6 +485,7 @@ describe('layer: underlay (NVGRE, VXLAN, IP rewrite)', () => {
     assert.equal(a.v.encapsulate(a.b, 0, a.clock.now()), null);
     const wire = bytesOf(a.b, m);
     assert.equal(m.gsoType, GSO_UDP_TUNNEL_IPV4 | GSO_TCPV4 | GSO_ECN);
+    assert.equal(a.v.counters.encapsulatedVxlanGso, 1);
     assert.equal(m.gsoSize, mss);
     assert.deepEqual([m.outerThOff, m.innerNhOff, m.csumStart, m.csumOffset, m.hdrLen], [34, 64, 84, 16, 104]);
     assert.equal(m.needsCsum, true);

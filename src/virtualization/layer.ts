@@ -52,6 +52,8 @@ export interface VirtualizationOptions {
 export class LayerCounters {
   encapsulatedNvgre = 0;
   encapsulatedVxlan = 0;
+  /** Of those, TCP super-frames sent whole as UDP-tunnel GSO (uplink.tunnelOffload). */
+  encapsulatedVxlanGso = 0;
   rewrittenOut = 0;
   decapsulatedNvgre = 0;
   decapsulatedVxlan = 0;
@@ -585,6 +587,7 @@ export class Virtualization implements VirtualizationLayer {
           m.hdrLen = hl + VXLAN_PREPEND;
           m.outerThOff = ETH_HLEN + 20;
           m.innerNhOff = VXLAN_PREPEND + nh;
+          this.counters.encapsulatedVxlanGso++;
         }
         m.vlan = rec.vlan;
         this.counters.encapsulatedVxlan++;

@@ -125,6 +125,8 @@ describe('uplink tunnelOffload: VXLAN super-frames on the underlay', { timeout: 
     assert.ok(big.some((r) => Number(r[3]) === RED_VSID) && big.some((r) => Number(r[3]) === BLUE_VSID), 'both tenants as super-frames');
     const c = await mh.counters('h1');
     assert.equal(c.switch.drops['gso-unsupported'] ?? 0, 0, JSON.stringify(c.switch.drops));
+    const v = await mh.virt<{ counters: Record<string, number> }>('h1');
+    assert.ok((v.counters['encapsulatedVxlanGso'] ?? 0) > 100, `layer counters: ${JSON.stringify(v.counters)}`);
   });
 
   it('the kernel segments them correctly when up0 cannot: MTU-size VXLAN with verified inner TCP and outer IPv4 checksums', async (tc) => {
