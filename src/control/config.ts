@@ -57,7 +57,9 @@ export interface ExtensionSpec {
  *   interface and a TAP `xstx-<hash>` (24-byte virtio-net header, TUN_F_UDP_TUNNEL_GSO) that never receives
  *   (learning and flooding off on that port), writes those frames to the TAP, and the kernel hands them to the
  *   interface's driver, which sends them as they are (tunnel TSO) or segments them. Everything else still goes
- *   through the AF_PACKET socket. The bridge goes away with the option, the switch, or the daemon.
+ *   through the AF_PACKET socket. The bridge goes away with the option, the switch, or a clean daemon stop (after a
+ *   crash it is adopted on restart). While the interface is a bridge port the host's own stack no longer receives
+ *   on it: an address the host itself uses belongs elsewhere (xswitch's PAs live in the switch, not on the NIC).
  *
  *     switches:
  *       - name: sw0

@@ -125,6 +125,13 @@ describe('uplink tunnelOffload: VXLAN super-frames on the underlay', { timeout: 
     assert.ok(big.some((r) => Number(r[3]) === RED_VSID) && big.some((r) => Number(r[3]) === BLUE_VSID), 'both tenants as super-frames');
     const c = await mh.counters('h1');
     assert.equal(c.switch.drops['gso-unsupported'] ?? 0, 0, JSON.stringify(c.switch.drops));
+    // the bridge hands the TAP nothing (its tx is what the kernel queues for the TAP's reader), in either host
+    for (const h of mh.hosts) {
+      const t = await mh.topo.execOk(h.ns, ['cat', `/sys/class/net/${NAMES.tap}/statistics/tx_packets`, `/sys/class/net/${NAMES.tap}/statistics/rx_packets`]);
+      const [toTap, fromTap] = t.stdout.trim().split('\n').map(Number);
+      tc.diagnostic(`${h.name}: ${NAMES.tap} got ${toTap} frames from the bridge, sent ${fromTap}`);
+      assert.equal(toTap, 0, `${h.name}: frames forwarded to the TAP`);
+    }
     const v = await mh.virt<{ counters: Record<string, number> }>('h1');
     assert.ok((v.counters['encapsulatedVxlanGso'] ?? 0) > 100, `layer counters: ${JSON.stringify(v.counters)}`);
   });
