@@ -26,6 +26,9 @@
 #ifndef TUN_F_USO6
 #define TUN_F_USO6 0x40
 #endif
+#ifndef TUN_F_UDP_TUNNEL_GSO
+#define TUN_F_UDP_TUNNEL_GSO 0x080
+#endif
 #ifndef PACKET_IGNORE_OUTGOING
 #define PACKET_IGNORE_OUTGOING 23
 #endif
@@ -38,6 +41,9 @@
  * headroom, so the Ethernet header still starts at slotStart + HEADROOM. AF_PACKET's PACKET_VNET_HDR is always the
  * plain 10-byte header. */
 #define TAP_VNET_HDR_LEN 12
+/* virtio_net_hdr_v1_hash_tunnel: the 12-byte header, hash_value u32, hash_report u16, padding u16, outer_th_offset
+ * u16, inner_nh_offset u16 (kernel 6.18; not in the installed uapi headers). */
+#define TAP_VNET_TNL_HDR_LEN 24
 /* Most frames one recvBatch/sendBatch call moves (bounds the on-stack mmsghdr arrays). */
 #define MAX_BATCH 256
 /* Socket buffers for AF_PACKET: room for a few hundred 64 KB super-frames. */
@@ -192,16 +198,30 @@ static int arg_string(napi_env env, napi_value v, char *buf, size_t cap) {
 
 /* ---- exports ---- */
 
-/* openTap(name: string, vnetHdr: boolean) -> fd | -errno
- * Opens /dev/net/tun non-blocking as IFF_TAP|IFF_NO_PI (|IFF_VNET_HDR). With vnetHdr the header is 12 bytes
- * (TUNSETVNETHDRSZ) and TUNSETOFFLOAD enables CSUM|TSO4|TSO6|TSO_ECN (|USO4|USO6 where the kernel has them),
- * so the kernel hands us 64 KB TCP super-frames with partial checksums. The device exists while the fd is open. */
+/* openTap(name: string, vnetHdr: boolean[, hdrLen: number, tunnelGso: boolean]) -> fd | -errno
+ * Opens /dev/net/tun non-blocking as IFF_TAP|IFF_NO_PI (|IFF_VNET_HDR). With vnetHdr the header is hdrLen bytes
+ * (default 12; 24 = virtio_net_hdr_v1_hash_tunnel, TUNSETVNETHDRSZ) and TUNSETOFFLOAD enables
+ * CSUM|TSO4|TSO6|TSO_ECN (|USO4|USO6 where the kernel has them), so the kernel hands us 64 KB TCP super-frames with
+ * partial checksums. tunnelGso adds TUN_F_UDP_TUNNEL_GSO (needs hdrLen 24): the kernel then accepts UDP-tunnel
+ * GSO frames written to the TAP (and refuses the open with -EINVAL where it has no such offload). The device
+ * exists while the fd is open. */
 static napi_value OpenTap(napi_env env, napi_callback_info info) {
-  GET_ARGS(2);
+  size_t argc = 4;
+  napi_value argv[4];
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 2) return make_int(env, -EINVAL);
   char name[IFNAMSIZ + 1] = {0};
-  int vnet = 0;
+  int vnet = 0, tunnel = 0;
+  int32_t hdr_len = TAP_VNET_HDR_LEN;
   if (!arg_string(env, argv[0], name, sizeof name) || strlen(name) >= IFNAMSIZ || !arg_bool(env, argv[1], &vnet))
     return make_int(env, -EINVAL);
+  if (argc >= 4) {
+    napi_valuetype t;
+    napi_typeof(env, argv[2], &t);
+    if (t != napi_undefined && (!arg_int(env, argv[2], &hdr_len) || !arg_bool(env, argv[3], &tunnel)))
+      return make_int(env, -EINVAL);
+  }
+  if (vnet && hdr_len != TAP_VNET_HDR_LEN && hdr_len != TAP_VNET_TNL_HDR_LEN) return make_int(env, -EINVAL);
+  if (tunnel && (!vnet || hdr_len != TAP_VNET_TNL_HDR_LEN)) return make_int(env, -EINVAL);
   int fd = open("/dev/net/tun", O_RDWR | O_NONBLOCK | O_CLOEXEC);
   if (fd < 0) return make_int(env, -errno);
   struct ifreq ifr;
@@ -210,10 +230,13 @@ static napi_value OpenTap(napi_env env, napi_callback_info info) {
   ifr.ifr_flags = IFF_TAP | IFF_NO_PI | (vnet ? IFF_VNET_HDR : 0);
   if (ioctl(fd, TUNSETIFF, &ifr) < 0) goto fail;
   if (vnet) {
-    int sz = TAP_VNET_HDR_LEN;
+    int sz = hdr_len;
     if (ioctl(fd, TUNSETVNETHDRSZ, &sz) < 0) goto fail;
     unsigned long off = TUN_F_CSUM | TUN_F_TSO4 | TUN_F_TSO6 | TUN_F_TSO_ECN;
-    if (ioctl(fd, TUNSETOFFLOAD, off | TUN_F_USO4 | TUN_F_USO6) < 0) {
+    if (tunnel) {
+      /* No fallback: without the tunnel offload the caller must not write tunnel GSO frames. */
+      if (ioctl(fd, TUNSETOFFLOAD, off | TUN_F_UDP_TUNNEL_GSO) < 0) goto fail;
+    } else if (ioctl(fd, TUNSETOFFLOAD, off | TUN_F_USO4 | TUN_F_USO6) < 0) {
       if (errno != EINVAL || ioctl(fd, TUNSETOFFLOAD, off) < 0) goto fail;
     }
   }
@@ -645,6 +668,8 @@ NAPI_MODULE_INIT() {
   napi_value v;
   napi_create_int32(env, TAP_VNET_HDR_LEN, &v);
   napi_set_named_property(env, exports, "TAP_VNET_HDR_LEN", v);
+  napi_create_int32(env, TAP_VNET_TNL_HDR_LEN, &v);
+  napi_set_named_property(env, exports, "TAP_VNET_TNL_HDR_LEN", v);
   napi_create_int32(env, 10, &v);
   napi_set_named_property(env, exports, "PACKET_VNET_HDR_LEN", v);
   napi_create_int32(env, MAX_BATCH, &v);

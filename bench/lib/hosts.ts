@@ -233,7 +233,7 @@ export const ovsGreCandidate: HostsCandidate = {
 };
 
 /** The per-host document: one switch with the uplink on up0 and the VM's TAP port; `network:` when rule != null. */
-export function xswitchHostDocument(prefix: string, host: 0 | 1, rule: EncapRule | null): Record<string, unknown> {
+export function xswitchHostDocument(prefix: string, host: 0 | 1, rule: EncapRule | null, uplink: Record<string, unknown> = {}): Record<string, unknown> {
   const port: Record<string, unknown> = {
     name: `vm${host + 1}`,
     interface: { tap: `${prefix}t${host + 1}` },
@@ -242,7 +242,7 @@ export function xswitchHostDocument(prefix: string, host: 0 | 1, rule: EncapRule
   if (rule !== null) port['vsid'] = VSID;
   const doc: Record<string, unknown> = {
     host: HOST_NAMES[host],
-    switches: [{ name: 'sw0', uplink: { interface: 'up0' }, ports: [port] }],
+    switches: [{ name: 'sw0', uplink: { interface: 'up0', ...uplink }, ports: [port] }],
   };
   if (rule === null) return doc;
   const pas: Record<string, string>[] = [0, 1].map((i) => ({
@@ -270,7 +270,8 @@ export function xswitchHostDocument(prefix: string, host: 0 | 1, rule: EncapRule
   return doc;
 }
 
-function xswitchCandidate(name: string, label: string, rule: EncapRule | null, expect: UnderlayExpectation): HostsCandidate {
+/** `uplink`: extra uplink keys of both hosts' documents (xswitch-vxlan: tunnelOffload). */
+function xswitchCandidate(name: string, label: string, rule: EncapRule | null, expect: UnderlayExpectation, uplink: Record<string, unknown> = {}): HostsCandidate {
   return {
     name,
     label,
@@ -290,7 +291,7 @@ function xswitchCandidate(name: string, label: string, rule: EncapRule | null, e
           undo.push(() => d.stop());
           daemons.push(d);
           const file = join(ctx.dir, `${ctx.tag}${i + 1}-xswitch.json`);
-          writeFileSync(file, JSON.stringify(xswitchHostDocument(ctx.prefix, i, rule), null, 2));
+          writeFileSync(file, JSON.stringify(xswitchHostDocument(ctx.prefix, i, rule, uplink), null, 2));
           await d.xsctl('apply', '-f', file);
           // xswitchd opened the TAP in the host namespace; move it into the VM (the fd stays attached).
           const tap = `${ctx.prefix}t${i + 1}`;
@@ -310,7 +311,8 @@ export const xswitchPlainCandidate = xswitchCandidate(
 );
 export const xswitchNvgreCandidate = xswitchCandidate('xswitch-nvgre', 'xswitch NVGRE', 'encap', EXPECT.gre);
 export const xswitchRewriteCandidate = xswitchCandidate('xswitch-rewrite', 'xswitch IP rewrite', 'rewrite', EXPECT.rewrite);
-export const xswitchVxlanCandidate = xswitchCandidate('xswitch-vxlan', 'xswitch VXLAN', 'vxlan', EXPECT.vxlan);
+// VXLAN super-frames cross whole through the uplink's tunnel-GSO TAP, as the kernel's own vxlan sends them
+export const xswitchVxlanCandidate = xswitchCandidate('xswitch-vxlan', 'xswitch VXLAN, uplink tunnelOffload', 'vxlan', EXPECT.vxlan, { tunnelOffload: true });
 
 export const HOSTS_CANDIDATES: readonly HostsCandidate[] = [
   xswitchNvgreCandidate,

@@ -36,7 +36,24 @@ describe('validateDocument', () => {
     assert.equal(sw.ports[0]!.vsid, 0);
     assert.deepEqual(sw.ports[2]!.vlan, { mode: 'none' });
     assert.equal(sw.extensions[0]!.enabled, true);
-    assert.deepEqual(sw.uplink, { interface: 'eth1', offload: true });
+    assert.deepEqual(sw.uplink, { interface: 'eth1', offload: true, tunnelOffload: false });
+  });
+
+  it('uplink.tunnelOffload: opt-in, boolean, needs offload, and round-trips', () => {
+    const doc = (uplink: unknown): unknown => ({ switches: [{ name: 'sw0', uplink, ports: [] }] });
+    const v = validateDocument(doc({ interface: 'up0', tunnelOffload: true }));
+    assert.ok(v.ok, JSON.stringify(v));
+    assert.deepEqual(v.value.switches[0]!.uplink, { interface: 'up0', offload: true, tunnelOffload: true });
+    const out = toDocument(v.value) as { switches: { uplink: unknown }[] };
+    assert.deepEqual(out.switches[0]!.uplink, { interface: 'up0', tunnelOffload: true });
+    const again = validateDocument(JSON.parse(JSON.stringify(out)));
+    assert.ok(again.ok);
+    assert.deepEqual(again.value, v.value);
+    assert.match(errorsOf(doc({ interface: 'up0', tunnelOffload: 'yes' })).get('switches[0].uplink.tunnelOffload')!, /true or false/);
+    assert.match(errorsOf(doc({ interface: 'up0', offload: false, tunnelOffload: true })).get('switches[0].uplink.tunnelOffload')!, /needs offload/);
+    const plain = validateDocument(doc({ interface: 'up0', offload: false }));
+    assert.ok(plain.ok);
+    assert.deepEqual((toDocument(plain.value) as { switches: { uplink: unknown }[] }).switches[0]!.uplink, { interface: 'up0', offload: false });
   });
 
   it('round-trips through toDocument', () => {

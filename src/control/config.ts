@@ -49,9 +49,26 @@ export interface ExtensionSpec {
   readonly config: Readonly<Record<string, unknown>>;
 }
 
+/**
+ * A switch's external port: `uplink: { interface: up0, offload?: true, tunnelOffload?: false }`.
+ * - offload: the AF_PACKET socket carries virtio-net headers (TCP super-frames, partial checksums).
+ * - tunnelOffload (opt-in; needs offload and kernel 6.18+): VXLAN-rule TCP super-frames cross the underlay whole, as
+ *   UDP-tunnel GSO, the way the kernel's own vxlan sends them. xswitchd makes a bridge `xsbr-<hash>` holding the
+ *   interface and a TAP `xstx-<hash>` (24-byte virtio-net header, TUN_F_UDP_TUNNEL_GSO) that never receives
+ *   (learning and flooding off on that port), writes those frames to the TAP, and the kernel hands them to the
+ *   interface's driver, which sends them as they are (tunnel TSO) or segments them. Everything else still goes
+ *   through the AF_PACKET socket. The bridge goes away with the option, the switch, or a clean daemon stop (after a
+ *   crash it is adopted on restart). While the interface is a bridge port the host's own stack no longer receives
+ *   on it: an address the host itself uses belongs elsewhere (xswitch's PAs live in the switch, not on the NIC).
+ *
+ *     switches:
+ *       - name: sw0
+ *         uplink: { interface: up0, tunnelOffload: true }
+ */
 export interface UplinkSpec {
   readonly interface: string;
   readonly offload: boolean;
+  readonly tunnelOffload: boolean;
 }
 
 export interface SwitchSpec {
@@ -326,10 +343,12 @@ function checkSwitch(c: Checker, v: unknown, path: string): SwitchSpec | null {
   let uplink: UplinkSpec | null = null;
   if (v['uplink'] !== undefined && v['uplink'] !== null) {
     const u = v['uplink'];
-    if (c.object(u, `${path}.uplink`, ['interface', 'offload'])) {
+    if (c.object(u, `${path}.uplink`, ['interface', 'offload', 'tunnelOffload'])) {
       const ifn = c.ifname(u['interface'], `${path}.uplink.interface`);
       const offload = c.bool(u['offload'], `${path}.uplink.offload`, true);
-      if (ifn !== null) uplink = { interface: ifn, offload };
+      const tunnelOffload = c.bool(u['tunnelOffload'], `${path}.uplink.tunnelOffload`, false);
+      if (tunnelOffload && !offload) c.err(`${path}.uplink.tunnelOffload`, 'needs offload (super-frames reach the uplink only with offload on)');
+      if (ifn !== null) uplink = { interface: ifn, offload, tunnelOffload };
     }
   }
   const extensions: ExtensionSpec[] = [];
@@ -808,7 +827,12 @@ export function extensionDoc(e: ExtensionSpec): Record<string, unknown> {
 
 export function switchDoc(s: SwitchSpec): Record<string, unknown> {
   const o: Record<string, unknown> = { name: s.name };
-  if (s.uplink !== null) o['uplink'] = s.uplink.offload ? { interface: s.uplink.interface } : { ...s.uplink };
+  if (s.uplink !== null) {
+    const u: Record<string, unknown> = { interface: s.uplink.interface };
+    if (!s.uplink.offload) u['offload'] = false;
+    if (s.uplink.tunnelOffload) u['tunnelOffload'] = true;
+    o['uplink'] = u;
+  }
   if (s.extensions.length > 0) o['extensions'] = s.extensions.map(extensionDoc);
   o['ports'] = s.ports.map(portDoc);
   return o;

@@ -13,6 +13,8 @@ import { Controller } from './controller.js';
 import { type Level, jsonLogger } from './log.js';
 import { type OpenPort, Reconciler } from './reconciler.js';
 import { openSqliteStore } from './store.js';
+import { openTunnelUplink, releaseStaleTunnelBridge } from './uplink-bridge.js';
+import type { Logger } from '../extensions/api.js';
 
 export const DEFAULT_STORE = 'sqlite:/var/lib/xswitch/xswitch.db';
 export { jsonLogger } from './log.js';
@@ -91,8 +93,17 @@ export function parseFlags(argv: readonly string[], env: NodeJS.ProcessEnv): { o
   return { ok: true, flags };
 }
 
-const realOpenPort: OpenPort = (spec) =>
-  spec.backend === 'tap' ? openTapPort(spec.ifname, { offload: spec.offload }) : openPacketPort(spec.ifname, { offload: spec.offload });
+/** Back ends as the reconciler asks for them; an uplink with tunnel offload also gets its bridge and TAP. */
+function realOpenPort(log: Logger): OpenPort {
+  return (spec) => {
+    if (spec.backend === 'tap') return openTapPort(spec.ifname, { offload: spec.offload });
+    if (spec.role === 'external') {
+      if (spec.tunnel !== null) return openTunnelUplink(spec.ifname, spec.tunnel, log);
+      releaseStaleTunnelBridge(spec.ifname, log);
+    }
+    return openPacketPort(spec.ifname, { offload: spec.offload });
+  };
+}
 
 /** Run the daemon; resolves with the exit code once it has shut down (or failed to start). */
 export async function main(argv: readonly string[]): Promise<number> {
@@ -125,7 +136,7 @@ export async function main(argv: readonly string[]): Promise<number> {
   }
   const store = opened.store;
   const reconciler = new Reconciler({
-    openPort: realOpenPort,
+    openPort: realOpenPort(log),
     createSwitch: (name) => new Switch({ name, busyPollUs: flags.busyPollUs, log: { info: (m, x) => log.info(m, { switch: name, ...x }), warn: (m, x) => log.warn(m, { switch: name, ...x }) } }),
     log,
     host: flags.host,

@@ -1,6 +1,7 @@
 // control/reconciler.test.ts: the reconciler on a real Switch with memory ports: apply, live updates, reorder,
 // removal, and whole rejection when an extension factory or a back end fails.
 import assert from 'node:assert/strict';
+import { tunnelNames } from './uplink-bridge.js';
 import { fileURLToPath } from 'node:url';
 import { describe, it } from 'node:test';
 import { Switch } from '../dataplane/switch.js';
@@ -249,10 +250,30 @@ describe('Reconciler', () => {
     const res = await h.r.reconcile(desired({ switches: [{ name: 'br', uplink: { interface: 'eth9' }, ports: [{ name: 'host', interface: { internal: true } }] }] }));
     assert.ok(res.ok);
     assert.deepEqual(h.opened.map((o) => o.spec), [
-      { role: 'external', backend: 'packet', ifname: 'eth9', offload: true },
-      { role: 'internal', backend: 'tap', ifname: 'br-int', offload: true },
+      { role: 'external', backend: 'packet', ifname: 'eth9', offload: true, tunnel: null },
+      { role: 'internal', backend: 'tap', ifname: 'br-int', offload: true, tunnel: null },
     ]);
     assert.deepEqual([...h.r.switch('br')!.ports.values()].map((p) => p.cfg.kind), ['external', 'internal']);
+  });
+
+  it('uplink.tunnelOffload: the uplink opens with its bridge and TAP names; toggling it re-opens the uplink', async () => {
+    const h = harness();
+    const doc = (tunnelOffload: boolean): Record<string, unknown> =>
+      ({ switches: [{ name: 'br', uplink: { interface: 'eth9', tunnelOffload }, ports: [] }] });
+    assert.ok((await h.r.reconcile(desired(doc(true)))).ok);
+    const names = tunnelNames('br');
+    assert.match(names.bridge, /^xsbr-[0-9a-f]{8}$/);
+    assert.match(names.tap, /^xstx-[0-9a-f]{8}$/);
+    assert.deepEqual(tunnelNames('br'), names, 'deterministic');
+    assert.notEqual(tunnelNames('br2').bridge, names.bridge);
+    assert.deepEqual(h.opened.map((o) => o.spec), [{ role: 'external', backend: 'packet', ifname: 'eth9', offload: true, tunnel: names }]);
+    assert.deepEqual(h.r.running.switches[0]!.uplink, { interface: 'eth9', offload: true, tunnelOffload: true });
+    assert.deepEqual((await h.r.reconcile(desired(doc(true)))).ok && h.opened.length, 1, 'unchanged: nothing re-opened');
+    const res = await h.r.reconcile(desired(doc(false)));
+    assert.ok(res.ok);
+    assert.deepEqual(res.actions.map((a) => `${a.op} ${'port' in a ? a.port : ''}`), ['remove-port uplink', 'add-port uplink']);
+    assert.deepEqual(h.opened[1]!.spec.tunnel, null);
+    assert.deepEqual(h.r.running.switches[0]!.uplink, { interface: 'eth9', offload: true, tunnelOffload: false });
   });
 
   it('clears a fault-disable on request', async () => {

@@ -8,6 +8,7 @@ import type { Extension, ExtensionFactory, ExtensionKind, Logger } from '../exte
 import type { PortBackend } from '../io/backend.js';
 import type { ExtensionBinding, PortConfig, SwitchApi } from '../dataplane/switch-api.js';
 import { type PortId, assertNever } from '../dataplane/types.js';
+import { type TunnelNames, tunnelNames } from './uplink-bridge.js';
 import { EMPTY_NETWORK, type HostNetworkInput, type NetworkSpec } from '../virtualization/model.js';
 import { parseMac } from '../wire/ethernet.js';
 import {
@@ -22,6 +23,8 @@ export interface PortOpenSpec {
   readonly backend: 'tap' | 'packet';
   readonly ifname: string;
   readonly offload: boolean;
+  /** External port with uplink.tunnelOffload: the bridge and TAP to make (or adopt) for it; null otherwise. */
+  readonly tunnel: TunnelNames | null;
 }
 export type OpenPort = (spec: PortOpenSpec) => PortBackend | { error: string };
 export type CreateSwitch = (name: string) => SwitchApi;
@@ -134,7 +137,8 @@ function sameJson(a: unknown, b: unknown): boolean {
 }
 
 function sameOpen(a: PortOpenSpec, b: PortOpenSpec): boolean {
-  return a.role === b.role && a.backend === b.backend && a.ifname === b.ifname && a.offload === b.offload;
+  return a.role === b.role && a.backend === b.backend && a.ifname === b.ifname && a.offload === b.offload &&
+    (a.tunnel?.bridge ?? null) === (b.tunnel?.bridge ?? null);
 }
 
 function isExtension(v: unknown): v is Extension {
@@ -171,7 +175,10 @@ function portPlans(s: SwitchSpec, si: number, uplinkMtu: number | null): Map<str
     m.set(UPLINK_PORT, {
       name: UPLINK_PORT,
       path: `switches[${si}].uplink`,
-      open: { role: 'external', backend: 'packet', ifname: s.uplink.interface, offload: s.uplink.offload },
+      open: {
+        role: 'external', backend: 'packet', ifname: s.uplink.interface, offload: s.uplink.offload,
+        tunnel: s.uplink.tunnelOffload ? tunnelNames(s.name) : null,
+      },
       cfg: uplinkMtu === null ? cfg : { ...cfg, mtu: uplinkMtu },
       spec: null,
     });
@@ -182,7 +189,7 @@ function portPlans(s: SwitchSpec, si: number, uplinkMtu: number | null): Map<str
     m.set(p.name, {
       name: p.name,
       path: `switches[${si}].ports[${pi}]`,
-      open: { role, backend: 'veth' in i ? 'packet' : 'tap', ifname: portIfname(s.name, p), offload: p.offload },
+      open: { role, backend: 'veth' in i ? 'packet' : 'tap', ifname: portIfname(s.name, p), offload: p.offload, tunnel: null },
       cfg: portConfig(p),
       spec: p,
     });
@@ -207,7 +214,9 @@ export class Reconciler {
     const switches: SwitchSpec[] = [];
     for (const rs of this.switches.values()) {
       const up = rs.ports.get(UPLINK_PORT);
-      const uplink = up !== undefined && up.spec === null ? { interface: up.open.ifname, offload: up.open.offload } : null;
+      const uplink = up !== undefined && up.spec === null
+        ? { interface: up.open.ifname, offload: up.open.offload, tunnelOffload: up.open.tunnel !== null }
+        : null;
       const ports: PortSpec[] = [];
       for (const rp of rs.ports.values()) if (rp.spec !== null) ports.push(rp.spec);
       switches.push({ name: rs.name, uplink, extensions: rs.chain.map((x) => x.spec), ports });
@@ -509,7 +518,10 @@ export class Reconciler {
             return { path: w.path, message: `the switch refused port ${a.port}: ${message(err)}` };
           }
           rs.ports.set(a.port, { id, backend, spec: w.spec, open: w.open, cfg: w.cfg, kind: w.cfg.kind });
-          this.log?.info('port added', { switch: a.switch, port: a.port, interface: w.open.ifname, backend: w.open.backend, offload: w.open.offload });
+          this.log?.info('port added', {
+            switch: a.switch, port: a.port, interface: w.open.ifname, backend: w.open.backend, offload: w.open.offload,
+            ...(w.open.tunnel !== null ? { tunnelOffload: w.open.tunnel } : {}),
+          });
           return null;
         }
         case 'update-port': {

@@ -83,6 +83,12 @@ export const GSO_UDP = 3;
 export const GSO_TCPV6 = 4;
 export const GSO_UDP_L4 = 5;
 export const GSO_ECN = 0x80;
+/** virtio_net_hdr_v1_hash_tunnel gso_type bits (kernel 6.18): the frame is a UDP tunnel (outer IPv4 / IPv6) whose
+ *  inner TCP (or UDP L4) packet is the GSO payload; only a TAP with a 24-byte header and TUN_F_UDP_TUNNEL_GSO
+ *  takes it (DESIGN §5). */
+export const GSO_UDP_TUNNEL_IPV4 = 0x20;
+export const GSO_UDP_TUNNEL_IPV6 = 0x40;
+export const GSO_UDP_TUNNEL = GSO_UDP_TUNNEL_IPV4 | GSO_UDP_TUNNEL_IPV6;
 
 /** Out-of-band metadata of one frame. Every field is set in reset(); nothing is added later (stable shape). */
 export class FrameMeta {
@@ -130,6 +136,9 @@ export class FrameMeta {
   csumOffset = 0;
   /** Checksum already verified by the sender (VIRTIO_NET_HDR_F_DATA_VALID). */
   dataValid = false;
+  /** UDP tunnel GSO (gsoType & GSO_UDP_TUNNEL): the outer UDP header and the inner IP header, from off. */
+  outerThOff = 0;
+  innerNhOff = 0;
 
   reset(): void {
     this.off = 0;
@@ -157,6 +166,8 @@ export class FrameMeta {
     this.csumStart = 0;
     this.csumOffset = 0;
     this.dataValid = false;
+    this.outerThOff = 0;
+    this.innerNhOff = 0;
   }
 
   /** Copy everything but the destination list's identity (used by clone). */
@@ -186,6 +197,8 @@ export class FrameMeta {
     this.csumStart = o.csumStart;
     this.csumOffset = o.csumOffset;
     this.dataValid = o.dataValid;
+    this.outerThOff = o.outerThOff;
+    this.innerNhOff = o.innerNhOff;
   }
 }
 

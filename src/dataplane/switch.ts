@@ -8,7 +8,7 @@ import { CounterBlock, FrameTotals } from './counters.js';
 import type { DropReason } from './drop.js';
 import { FilterFrames } from './extension-batch.js';
 import { forwardBuiltIn } from './forwarding.js';
-import { Batch, DEST_EXCLUDED, GSO_NONE, HEADROOM, slotSizeFor, type FrameMeta } from './frame.js';
+import { Batch, DEST_EXCLUDED, GSO_NONE, GSO_UDP_TUNNEL, HEADROOM, slotSizeFor, type FrameMeta } from './frame.js';
 import { SwitchLocalPorts } from './local-ports.js';
 import { MacTable, VSID_DOMAIN } from './mac-table.js';
 import { completeChecksum, segmentFrame } from './offload.js';
@@ -101,6 +101,12 @@ export class Switch implements SwitchApi {
   private readonly saveVlan: Int32Array;
   private readonly saveCsum: Int32Array;
   private readonly saveHdr: Int32Array;
+  private readonly saveGso: Int32Array;
+  /** Per txIdx entry of a send to the external port: 1 = UDP-tunnel GSO, for the uplink's tunnelTx. */
+  private readonly viaTunnel: Uint8Array;
+  /** One run of a send to the external port, in the order frames came (tunnel frames interleave with others). */
+  private readonly runIdx: Uint16Array;
+  private readonly runFlags: Uint8Array;
   /** Pseudo-port a decapsulated inner frame is classified against: untagged only, the frame's VSID. */
   private readonly innerPort = { vlan: PortVlan.from({ mode: 'access', id: 0 }), vsid: 0, up: true, maxFrameLen: MAX_INJECT_FRAME };
   private uplinkBatch: Batch | null = null;
@@ -127,6 +133,10 @@ export class Switch implements SwitchApi {
     this.saveVlan = new Int32Array(txCap);
     this.saveCsum = new Int32Array(txCap);
     this.saveHdr = new Int32Array(txCap);
+    this.saveGso = new Int32Array(txCap);
+    this.viaTunnel = new Uint8Array(txCap);
+    this.runIdx = new Uint16Array(txCap);
+    this.runFlags = new Uint8Array(txCap);
     this.local = new SwitchLocalPorts(this.ports, this.macs);
     this.pipe = new Pipeline(this.name, this.clock, this.log, this.ports, {
       originate: (bytes, o, start) => this.originate(bytes, o, start),
@@ -660,14 +670,18 @@ export class Switch implements SwitchApi {
   }
 
   private sendTo(b: Batch, p: PortState): void {
-    const idx = p.txIdx;
-    let count = p.txCount;
-    if (!p.backend.offload) count = this.softwareOffload(b, p, count);
+    this.sendList(b, p, p.txIdx, p.txFlags, p.txCount, p.backend);
+  }
+
+  /** Send frames idx[0..count) with destination flags `flags` to port p through back end `be` (p's own, or its
+   *  tunnelTx), tags pushed and popped around the send, counted against p. */
+  private sendList(b: Batch, p: PortState, idx: Uint16Array, flags: Uint8Array, count: number, be: PortBackend): void {
+    if (!be.offload) count = this.softwareOffload(b, p, count); // idx is p.txIdx here (see sendToUplink)
     if (count === 0) return;
     const pv = p.vlan;
     for (let j = 0; j < count; j++) {
       const m = b.meta[idx[j]!]!;
-      const tci = egressTci(pv, m.vlan, m.pcp, p.txFlags[j]!);
+      const tci = egressTci(pv, m.vlan, m.pcp, flags[j]!);
       if (tci >= 0) {
         pushTag(b, m, tci);
         p.txTagged[j] = 1;
@@ -675,7 +689,7 @@ export class Switch implements SwitchApi {
         p.txTagged[j] = 0;
       }
     }
-    const sent = this.sendAll(b, p, idx, count);
+    const sent = this.sendAll(b, p, idx, count, be);
     const c = p.counters;
     let bytes = 0;
     for (let j = 0; j < count; j++) {
@@ -702,12 +716,17 @@ export class Switch implements SwitchApi {
     const idx = p.txIdx;
     const count = p.txCount;
     const now = this.clock.now();
+    // runs of a list (below) need no software offload: a tunnel TAP serves an uplink with offload only
+    const tx = p.backend.offload ? p.backend.tunnelTx : undefined;
+    const tunnelGso = tx !== undefined;
     let keep = 0;
+    let tunnels = 0;
     for (let j = 0; j < count; j++) {
       const i = idx[j]!;
       const m = b.meta[i]!;
+      this.viaTunnel[keep] = 0;
       if (m.vsid !== 0) {
-        if (m.gsoType !== GSO_NONE && net.needsSegmentation(b, i)) {
+        if (m.gsoType !== GSO_NONE && net.needsSegmentation(b, i, tunnelGso)) {
           this.sendSegmentsEncap(net, b, i, p, now);
           continue;
         }
@@ -716,10 +735,16 @@ export class Switch implements SwitchApi {
         this.saveVlan[keep] = m.vlan;
         this.saveCsum[keep] = m.csumStart;
         this.saveHdr[keep] = m.hdrLen;
+        this.saveGso[keep] = m.gsoType;
         const r = net.encapsulate(b, i, now);
         if (r !== null) {
+          m.gsoType = this.saveGso[keep]!;
           this.countDrop(m.inPort, r);
           continue;
+        }
+        if ((m.gsoType & GSO_UDP_TUNNEL) !== 0) {
+          this.viaTunnel[keep] = 1;
+          tunnels++;
         }
       } else {
         this.saveOff[keep] = -1;
@@ -729,7 +754,22 @@ export class Switch implements SwitchApi {
       keep++;
     }
     p.txCount = keep;
-    if (keep > 0) this.sendTo(b, p);
+    if (tunnels === 0 || tx === undefined) {
+      if (keep > 0) this.sendTo(b, p);
+    } else {
+      // In runs, in order: a tunnel frame and an ordinary one of the same flow must not overtake each other.
+      const ri = this.runIdx;
+      const rf = this.runFlags;
+      for (let from = 0; from < keep; ) {
+        const t = this.viaTunnel[from]!;
+        let n = 0;
+        for (; from < keep && this.viaTunnel[from] === t; from++, n++) {
+          ri[n] = idx[from]!;
+          rf[n] = p.txFlags[from]!;
+        }
+        this.sendList(b, p, ri, rf, n, t === 1 ? tx : p.backend);
+      }
+    }
     for (let j = 0; j < keep; j++) {
       if (this.saveOff[j] === -1) continue;
       const m = b.meta[idx[j]!]!;
@@ -738,6 +778,7 @@ export class Switch implements SwitchApi {
       m.vlan = this.saveVlan[j]!;
       m.csumStart = this.saveCsum[j]!;
       m.hdrLen = this.saveHdr[j]!;
+      m.gsoType = this.saveGso[j]!;
     }
   }
 
@@ -791,15 +832,15 @@ export class Switch implements SwitchApi {
    * backend.send, continued past a frame the back end failed on (counted tx-error; sendmmsg stops at the first
    * error); a back end that stops without an error is full: the rest is counted tx-full. Marks sentMark[j].
    */
-  private sendAll(b: Batch, p: PortState, idx: Uint16Array, count: number): number {
-    const st = p.backend.stats;
+  private sendAll(b: Batch, p: PortState, idx: Uint16Array, count: number, be: PortBackend = p.backend): number {
+    const st = be.stats;
     const mark = this.sentMark;
     let done = 0;
     let sent = 0;
     while (done < count) {
       const errs = st.txErrors;
       // subarray only after an error (rare): the common path allocates nothing
-      const n = p.backend.send(b, done === 0 ? idx : idx.subarray(done, count), count - done);
+      const n = be.send(b, done === 0 ? idx : idx.subarray(done, count), count - done);
       for (let j = done; j < done + n; j++) mark[j] = 1;
       sent += n;
       done += n;

@@ -32,6 +32,11 @@ export interface PortBackend {
   /** Release the device (a TAP vanishes when its fd closes). Idempotent. */
   close(): void;
   readonly stats: BackendStats;
+  /**
+   * Where UDP-tunnel GSO frames (gsoType & GSO_UDP_TUNNEL) go instead of send(): an uplink with tunnel offload has
+   * a TAP bridged to its interface for them (AF_PACKET refuses encapsulated GSO). Absent: none can be sent.
+   */
+  readonly tunnelTx?: PortBackend;
 }
 
 export interface BackendStats {

@@ -7,7 +7,7 @@ import { execFileSync } from 'node:child_process';
 import { closeSync, constants, mkdtempSync, openSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { FrameMeta, GSO_ECN, GSO_NONE, GSO_TCPV4, GSO_UDP_L4 } from '../dataplane/frame.js';
+import { FrameMeta, GSO_ECN, GSO_NONE, GSO_TCPV4, GSO_TCPV6, GSO_UDP_L4, GSO_UDP_TUNNEL_IPV4, GSO_UDP_TUNNEL_IPV6 } from '../dataplane/frame.js';
 import { EAGAIN, loadNative, parseVnetHdr, writeVnetHdr, type XsNet } from './native.js';
 
 const nat = loadNative();
@@ -152,4 +152,67 @@ test('writeVnetHdr writes what parseVnetHdr reads (10- and 12-byte forms)', () =
   const u8 = new Uint8Array(12).fill(0xff);
   writeVnetHdr(u8, 0, plain, 12);
   assert.deepEqual([...u8], new Array(12).fill(0), 'no offload: an all-zero header');
+});
+
+test('24-byte tunnel header: VXLAN-in-IPv4 super-frame fields at the kernel layout (virtio_net_hdr_v1_hash_tunnel)', () => {
+  // outer Ethernet 14 + IPv4 20 + UDP 8 + VXLAN 8 + inner Ethernet 14 = inner IPv4 at 64, inner TCP at 84
+  const m = new FrameMeta();
+  m.gsoType = GSO_UDP_TUNNEL_IPV4 | GSO_TCPV4;
+  m.gsoSize = 1398;
+  m.hdrLen = 84 + 32;
+  m.needsCsum = true;
+  m.csumStart = 84;
+  m.csumOffset = 16;
+  m.outerThOff = 34;
+  m.innerNhOff = 64;
+  const u8 = new Uint8Array(30).fill(0xee);
+  writeVnetHdr(u8, 3, m, 24);
+  assert.deepEqual([...u8.subarray(3, 27)], [
+    1, 0x21, 116, 0, 0x76, 0x05, 84, 0, 16, 0, // flags NEEDS_CSUM only (no UDP_TUNNEL_CSUM 0x8), gso_type 0x21
+    0, 0, // num_buffers
+    0, 0, 0, 0, 0, 0, 0, 0, // hash_value, hash_report, padding
+    34, 0, 64, 0, // outer_th_offset, inner_nh_offset
+  ]);
+  assert.deepEqual([u8[2], u8[27]], [0xee, 0xee], 'nothing written outside the header');
+  const back = new FrameMeta();
+  assert.equal(parseVnetHdr(u8, 3, 60000, back, 24), true);
+  assert.deepEqual(
+    [back.gsoType, back.gsoSize, back.hdrLen, back.csumStart, back.csumOffset, back.outerThOff, back.innerNhOff],
+    [0x21, 1398, 116, 84, 16, 34, 64],
+  );
+  // a frame without tunnel GSO leaves the tunnel fields zero in the 24-byte form
+  const plain = new FrameMeta();
+  plain.gsoType = GSO_TCPV4;
+  plain.gsoSize = 1448;
+  plain.outerThOff = 34; // stale: must not leak into the header
+  const z = new Uint8Array(24).fill(0xff);
+  writeVnetHdr(z, 0, plain, 24);
+  assert.deepEqual([...z.subarray(10, 24)], new Array(14).fill(0));
+  assert.equal(GSO_UDP_TUNNEL_IPV6 | GSO_TCPV6, 0x44);
+});
+
+test('parseVnetHdr refuses tunnel headers the kernel would refuse', () => {
+  const good = [1, 0x21, 116, 0, 0x76, 0x05, 84, 0, 16, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 34, 0, 64, 0];
+  const m = new FrameMeta();
+  const u8 = new Uint8Array(24);
+  u8.set(good);
+  assert.equal(parseVnetHdr(u8, 0, 60000, m, 24), true);
+  const bad: Array<[number, number, string, number?]> = [
+    [1, 0x61, 'both outer families'],
+    [1, 0x23, 'UDP (UFO) inside'],
+    [0, 0, 'no partial checksum'],
+    [20, 10, 'outer transport header inside the outer IP header'],
+    [22, 36, 'inner network header inside the outer UDP header'],
+    [6, 70, 'inner transport header inside the inner IP header'],
+  ];
+  for (const [at, v, why] of bad) {
+    u8.set(good);
+    u8[at] = v;
+    m.reset();
+    assert.equal(parseVnetHdr(u8, 0, 60000, m, 24), false, why);
+    assert.equal(m.drop, 'bad-vnet-hdr', why);
+  }
+  u8.set(good);
+  m.reset();
+  assert.equal(parseVnetHdr(u8, 0, 60000, m, 12), false, 'tunnel gso type in a header without the offsets');
 });

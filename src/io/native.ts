@@ -6,7 +6,10 @@ import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { dirname, join } from 'node:path';
 import { constants } from 'node:os';
-import { GSO_ECN, GSO_NONE, GSO_TCPV4, GSO_TCPV6, GSO_UDP, GSO_UDP_L4, HEADROOM, TAILROOM } from '../dataplane/frame.js';
+import {
+  GSO_ECN, GSO_NONE, GSO_TCPV4, GSO_TCPV6, GSO_UDP, GSO_UDP_L4, GSO_UDP_TUNNEL, GSO_UDP_TUNNEL_IPV6,
+  HEADROOM, TAILROOM,
+} from '../dataplane/frame.js';
 import type { Batch, FrameMeta } from '../dataplane/frame.js';
 import { newBackendStats, type BackendStats } from './backend.js';
 
@@ -17,9 +20,11 @@ export type PollHandle = { readonly __brand: 'xsnet.PollHandle' };
 export type SlabArg = ArrayBuffer | Uint8Array;
 
 export interface XsNet {
-  /** TAP (IFF_TAP|IFF_NO_PI, non-blocking); with vnetHdr a 12-byte virtio-net header and CSUM/TSO4/TSO6/ECN(/USO)
-   * offloads. Returns the fd or -errno. The device lives while the fd is open. */
-  openTap(name: string, vnetHdr: boolean): number;
+  /** TAP (IFF_TAP|IFF_NO_PI, non-blocking); with vnetHdr a virtio-net header of hdrLen bytes (12, the default, or
+   * 24: virtio_net_hdr_v1_hash_tunnel) and CSUM/TSO4/TSO6/ECN(/USO) offloads; tunnelGso (hdrLen 24 only) adds
+   * TUN_F_UDP_TUNNEL_GSO (-EINVAL where the kernel lacks it). Returns the fd or -errno. The device lives while the
+   * fd is open. */
+  openTap(name: string, vnetHdr: boolean, hdrLen?: number, tunnelGso?: boolean): number;
   /** The TAP's interface name (TUNGETIFF), or -errno. */
   tapName(fd: number): string | number;
   /** Interface index in the caller's network namespace, or -errno. */
@@ -51,12 +56,15 @@ export interface XsNet {
   /** Stop a poll; idempotent. 0 or -errno. */
   pollStop(handle: PollHandle): number;
   readonly TAP_VNET_HDR_LEN: number;
+  readonly TAP_VNET_TNL_HDR_LEN: number;
   readonly PACKET_VNET_HDR_LEN: number;
   readonly MAX_BATCH: number;
 }
 
 /** TAP virtio-net header bytes (virtio_net_hdr_mrg_rxbuf: the 10-byte header + num_buffers). */
 export const TAP_VNET_HDR_LEN = 12;
+/** TAP virtio-net header with the UDP tunnel fields (virtio_net_hdr_v1_hash_tunnel, kernel 6.18). */
+export const TAP_VNET_TNL_HDR_LEN = 24;
 /** AF_PACKET PACKET_VNET_HDR bytes (plain virtio_net_hdr). */
 export const PACKET_VNET_HDR_LEN = 10;
 /** Most frames one recvBatch/sendBatch call moves. */
@@ -87,6 +95,7 @@ export function loadNative(): XsNet | { error: string } {
     const mod = req(p) as XsNet;
     if (
       mod.TAP_VNET_HDR_LEN !== TAP_VNET_HDR_LEN ||
+      mod.TAP_VNET_TNL_HDR_LEN !== TAP_VNET_TNL_HDR_LEN ||
       mod.PACKET_VNET_HDR_LEN !== PACKET_VNET_HDR_LEN ||
       mod.MAX_BATCH !== NATIVE_MAX_BATCH
     ) {
@@ -112,7 +121,8 @@ export const EAGAIN = osErrno['EAGAIN'] ?? 11;
 export const ENOBUFS = osErrno['ENOBUFS'] ?? 105;
 
 /* ---- virtio-net header (linux/virtio_net.h), little-endian: flags u8, gso_type u8, hdr_len u16, gso_size u16,
- *      csum_start u16, csum_offset u16 [, num_buffers u16 in the 12-byte form] ---- */
+ *      csum_start u16, csum_offset u16 [, num_buffers u16 in the 12-byte form] [, hash_value u32, hash_report u16,
+ *      padding u16, outer_th_offset u16, inner_nh_offset u16 in the 24-byte tunnel form] ---- */
 
 export const VNET_F_NEEDS_CSUM = 1;
 export const VNET_F_DATA_VALID = 2;
@@ -123,7 +133,7 @@ const ETH_HLEN = 14;
  * fit the frame (unknown gso type, gso without a size, a checksum position past the end) sets
  * m.drop = 'bad-vnet-hdr'. Returns true if the header was consistent.
  */
-export function parseVnetHdr(u8: Uint8Array, o: number, len: number, m: FrameMeta): boolean {
+export function parseVnetHdr(u8: Uint8Array, o: number, len: number, m: FrameMeta, hdrBytes = 10): boolean {
   const flags = u8[o]!;
   const gt = u8[o + 1]!;
   m.hdrLen = u8[o + 2]! | (u8[o + 3]! << 8);
@@ -133,9 +143,19 @@ export function parseVnetHdr(u8: Uint8Array, o: number, len: number, m: FrameMet
   m.needsCsum = (flags & VNET_F_NEEDS_CSUM) !== 0;
   m.dataValid = (flags & VNET_F_DATA_VALID) !== 0;
   m.gsoType = gt;
-  const base = gt & ~GSO_ECN;
+  const tnl = gt & GSO_UDP_TUNNEL;
+  const base = gt & ~(GSO_ECN | GSO_UDP_TUNNEL);
   let ok = true;
-  if (base !== GSO_NONE) {
+  if (tnl !== 0) {
+    // only a 24-byte header carries the offsets; the kernel's own rules (virtio_net_hdr_tnl_to_skb): one outer
+    // family, TCP inside, a partial checksum, offsets in order
+    m.outerThOff = hdrBytes >= 24 ? u8[o + 20]! | (u8[o + 21]! << 8) : 0;
+    m.innerNhOff = hdrBytes >= 24 ? u8[o + 22]! | (u8[o + 23]! << 8) : 0;
+    const l3min = tnl === GSO_UDP_TUNNEL_IPV6 ? 40 : 20;
+    if (hdrBytes < 24 || tnl === GSO_UDP_TUNNEL || (base !== GSO_TCPV4 && base !== GSO_TCPV6) || !m.needsCsum) ok = false;
+    else if (m.gsoSize === 0 || m.outerThOff < ETH_HLEN + l3min || m.innerNhOff < m.outerThOff + 8) ok = false;
+    else if (m.csumStart < m.innerNhOff + (base === GSO_TCPV6 ? 40 : 20) || m.innerNhOff >= len) ok = false;
+  } else if (base !== GSO_NONE) {
     if (base !== GSO_TCPV4 && base !== GSO_TCPV6 && base !== GSO_UDP && base !== GSO_UDP_L4) ok = false;
     else if (m.gsoSize === 0 || len <= ETH_HLEN + 20 + 8) ok = false;
   } else if (gt !== GSO_NONE) ok = false;
@@ -144,7 +164,9 @@ export function parseVnetHdr(u8: Uint8Array, o: number, len: number, m: FrameMet
   return ok;
 }
 
-/** Write m's offload state as a virtio-net header of hdrBytes (10 or 12) at u8[o]. */
+/** Write m's offload state as a virtio-net header of hdrBytes (10, 12 or 24) at u8[o]. The tunnel offsets go out
+ *  only with a UDP tunnel gso type (else zero); hash fields are zero; the outer UDP checksum flag
+ *  (VIRTIO_NET_HDR_F_UDP_TUNNEL_CSUM) is never set: the outer UDP checksum stays 0. */
 export function writeVnetHdr(u8: Uint8Array, o: number, m: FrameMeta, hdrBytes: number): void {
   const cs = m.needsCsum;
   const gso = m.gsoType !== GSO_NONE;
@@ -162,9 +184,19 @@ export function writeVnetHdr(u8: Uint8Array, o: number, m: FrameMeta, hdrBytes: 
   u8[o + 7] = st >>> 8;
   u8[o + 8] = so & 0xff;
   u8[o + 9] = so >>> 8;
-  if (hdrBytes === 12) {
+  if (hdrBytes >= 12) {
     u8[o + 10] = 0;
     u8[o + 11] = 0;
+  }
+  if (hdrBytes === 24) {
+    for (let k = 12; k < 20; k++) u8[o + k] = 0;
+    const tnl = gso && (m.gsoType & GSO_UDP_TUNNEL) !== 0;
+    const th = tnl ? m.outerThOff : 0;
+    const nh = tnl ? m.innerNhOff : 0;
+    u8[o + 20] = th & 0xff;
+    u8[o + 21] = th >>> 8;
+    u8[o + 22] = nh & 0xff;
+    u8[o + 23] = nh >>> 8;
   }
 }
 
@@ -234,7 +266,7 @@ export abstract class FdPort {
         m.drop = 'oversize';
       } else {
         m.len = got > vl ? got - vl : 0;
-        if (vl !== 0) parseVnetHdr(u8, m.off - vl, m.len, m);
+        if (vl !== 0) parseVnetHdr(u8, m.off - vl, m.len, m, vl);
       }
       this.fixup(batch, m, tcis[k]!);
       batch.offs[i] = m.off;

@@ -67,13 +67,18 @@ export interface VirtualizationLayer {
   forward(b: Batch, i: number, ports: LocalPorts, now: Millis): void;
   /**
    * Does frame i (a GSO super-frame headed for the external port) need software segmentation first? true for
-   * encap/vxlan records (AF_PACKET cannot carry encapsulated GSO), false for rewrite.
+   * encap/vxlan records (AF_PACKET cannot carry encapsulated GSO), false for rewrite. With tunnelGso (the uplink
+   * has a tunnel-GSO TAP: uplink.tunnelOffload) false also for a TCP super-frame of a vxlan record that fits one
+   * outer IPv4 packet with a partial checksum and no underlay VLAN: encapsulate() then marks it UDP-tunnel GSO.
    */
-  needsSegmentation(b: Batch, i: number): boolean;
+  needsSegmentation(b: Batch, i: number, tunnelGso: boolean): boolean;
   /**
    * Frame i (m.vsid !== 0) is about to be sent to the external port: encapsulate or rewrite it in place for its
    * lookup record (outer headers in headroom, m.off/m.len/m.vlan and offload offsets adjusted; the switch saves
-   * and restores off/len/vlan/csumStart/hdrLen around the send). Returns null, or the drop reason (unresolved
+   * and restores off/len/vlan/csumStart/hdrLen/gsoType around the send). A GSO frame of a vxlan record (one that
+   * needsSegmentation let through) leaves whole as UDP-tunnel GSO: gsoType | GSO_UDP_TUNNEL_IPV4, outerThOff,
+   * innerNhOff and hdrLen (through the inner TCP header) set, the outer IPv4 total length and UDP length those of
+   * the whole frame, outer IP IDs reserved for every segment. Returns null, or the drop reason (unresolved
    * next hop, record vanished...). Frames with m.vsid === 0 are never passed here.
    */
   encapsulate(b: Batch, i: number, now: Millis): DropReason | null;

@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { frame } from '../../test/helpers/frame-builder.js';
 import type { DropReason } from '../dataplane/drop.js';
-import { Batch, GSO_TCPV4, HEADROOM, slotSizeFor, type FrameMeta } from '../dataplane/frame.js';
+import { Batch, GSO_ECN, GSO_NONE, GSO_TCPV4, GSO_UDP_TUNNEL_IPV4, HEADROOM, slotSizeFor, type FrameMeta } from '../dataplane/frame.js';
 import { RecordingLogger } from '../dataplane/switch.test-kit.js';
 import { ManualClock, NO_PORT, type PortId } from '../dataplane/types.js';
 import { formatIpv4Address, parseIpv4Address } from '../wire/addresses.js';
@@ -462,6 +462,93 @@ describe('layer: underlay (NVGRE, VXLAN, IP rewrite)', () => {
     assert.deepEqual(bytesOf(b.b, got), inner);
   });
 
+  it('VXLAN with tunnel GSO: a TCP super-frame crosses whole as UDP-tunnel GSO, lengths of the whole frame', () => {
+    const { a, b } = pair(spec({ rule: 'vxlan' }));
+    const payload = 8000;
+    const mss = 1398;
+    const inner = frame().eth({ src: MAC5, dst: MAC6 }).ipv4({ src: '10.0.0.5', dst: '10.0.0.6', df: true }).tcp({ sport: 40000, dport: 5201 }).payload(payload).bytes();
+    const gso = (r: Rig, i: number): FrameMeta => {
+      const m = load(r.b, i, inner, 1, 5001);
+      m.gsoType = GSO_TCPV4 | GSO_ECN;
+      m.gsoSize = mss;
+      m.hdrLen = 54;
+      m.needsCsum = true;
+      m.csumStart = 34;
+      m.csumOffset = 16;
+      return m;
+    };
+    const m = gso(a, 0);
+    a.v.forward(a.b, 0, a.ports, a.clock.now());
+    assert.deepEqual(dests(m), [EXT]);
+    assert.equal(a.v.needsSegmentation(a.b, 0, false), true, 'AF_PACKET only: segment first');
+    assert.equal(a.v.needsSegmentation(a.b, 0, true), false, 'tunnel TAP: whole');
+    assert.equal(a.v.encapsulate(a.b, 0, a.clock.now()), null);
+    const wire = bytesOf(a.b, m);
+    assert.equal(m.gsoType, GSO_UDP_TUNNEL_IPV4 | GSO_TCPV4 | GSO_ECN);
+    assert.equal(a.v.counters.encapsulatedVxlanGso, 1);
+    assert.equal(m.gsoSize, mss);
+    assert.deepEqual([m.outerThOff, m.innerNhOff, m.csumStart, m.csumOffset, m.hdrLen], [34, 64, 84, 16, 104]);
+    assert.equal(m.needsCsum, true);
+    assert.equal(wire.length, inner.length + 50);
+    assert.equal(readU16(wire, 16), wire.length - 14, 'outer IPv4 total length: the whole super-frame');
+    assert.ok(checksumValid(wire, 14, 20), 'outer IPv4 header checksum over that length');
+    assert.equal(readU16(wire, 38), wire.length - 34, 'outer UDP length: the whole super-frame');
+    assert.equal(readU16(wire, 40), 0, 'outer UDP checksum 0');
+    assert.equal(readU16(wire, 84 + 16), readU16(inner, 34 + 16), 'inner TCP checksum field (the seed) untouched');
+    // every segment the kernel cuts gets its own outer IP ID: the next frame's ID is past all of them
+    const id0 = readU16(wire, 18);
+    const n = load(a.b, 1, udp({ src: MAC5, dst: MAC6, sip: '10.0.0.5', dip: '10.0.0.6' }), 1, 5001);
+    assert.equal(a.v.encapsulate(a.b, 1, a.clock.now()), null);
+    assert.equal(readU16(bytesOf(a.b, n), 18), (id0 + Math.ceil(payload / mss)) & 0xffff);
+    // the receiver: AF_PACKET reports such a frame as plain TCPv4 GSO with offsets from the outer frame
+    const got = load(b.b, 2, wire, EXT, 0);
+    got.gsoType = GSO_TCPV4;
+    got.gsoSize = mss;
+    got.hdrLen = 104;
+    got.needsCsum = true;
+    got.csumStart = 84;
+    got.csumOffset = 16;
+    b.v.uplinkIngress(b.b, 2, b.clock.now());
+    assert.equal(got.drop, null);
+    assert.equal(got.vsid, 5001);
+    assert.deepEqual([got.len, got.csumStart, got.hdrLen, got.gsoType, got.gsoSize], [inner.length, 34, 54, GSO_TCPV4, mss]);
+    assert.deepEqual(bytesOf(b.b, got), inner);
+  });
+
+  it('VXLAN with tunnel GSO: segmented as before when the kernel could not take the frame whole', () => {
+    const { a } = pair(spec({ rule: 'vxlan' }));
+    const tcpFrame = (payload: number): Uint8Array =>
+      frame().eth({ src: MAC5, dst: MAC6 }).ipv4({ src: '10.0.0.5', dst: '10.0.0.6', df: true }).tcp().payload(payload).bytes();
+    const set = (m: FrameMeta, csum: boolean): void => {
+      m.gsoType = GSO_TCPV4;
+      m.gsoSize = 1398;
+      m.hdrLen = 54;
+      m.needsCsum = csum;
+      m.csumStart = 34;
+      m.csumOffset = 16;
+    };
+    set(load(a.b, 0, tcpFrame(8000), 1, 5001), false);
+    assert.equal(a.v.needsSegmentation(a.b, 0, true), true, 'no partial checksum');
+    set(load(a.b, 0, tcpFrame(65535 - 50 - 40 + 1), 1, 5001), true);
+    assert.equal(a.v.needsSegmentation(a.b, 0, true), true, 'outer IPv4 length over 64 KB');
+    set(load(a.b, 0, tcpFrame(65535 - 50 - 40), 1, 5001), true);
+    assert.equal(a.v.needsSegmentation(a.b, 0, true), false, 'the largest that fits');
+    const u = load(a.b, 0, udp({ src: MAC5, dst: MAC6, sip: '10.0.0.5', dip: '10.0.0.6', payload: 3000 }), 1, 5001);
+    u.gsoType = 5; // UDP L4
+    u.gsoSize = 1400;
+    u.needsCsum = true;
+    u.csumStart = 34;
+    u.csumOffset = 6;
+    assert.equal(a.v.needsSegmentation(a.b, 0, true), true, 'not TCP');
+    const e = rig('host-a', spec({ rule: 'encap' }));
+    set(load(e.b, 0, tcpFrame(8000), 1, 5001), true);
+    assert.equal(e.v.needsSegmentation(e.b, 0, true), true, 'NVGRE has no GSO path');
+    // a non-GSO frame under tunnel offload is untouched by it
+    const p = load(a.b, 1, tcpFrame(100), 1, 5001);
+    assert.equal(a.v.encapsulate(a.b, 1, a.clock.now()), null);
+    assert.deepEqual([p.gsoType, p.outerThOff, p.innerNhOff], [GSO_NONE, 0, 0]);
+  });
+
   it('IP rewrite: plain IPv4 between per-CA PAs with valid checksums; mapped back to the CAs and MACs', () => {
     const { a, b } = pair(spec({ rule: 'rewrite' }));
     const inner = udp({ src: MAC5, dst: MAC6, sip: '10.0.0.5', dip: '10.0.0.6' });
@@ -589,7 +676,7 @@ describe('layer: underlay (NVGRE, VXLAN, IP rewrite)', () => {
     ] as const) {
       const r = rig('host-a', spec({ rule }));
       load(r.b, 0, udp({ src: MAC5, dst: MAC6, sip: '10.0.0.5', dip: '10.0.0.6' }), 1, 5001);
-      assert.equal(r.v.needsSegmentation(r.b, 0), want, rule);
+      assert.equal(r.v.needsSegmentation(r.b, 0, false), want, rule);
     }
   });
 

@@ -2,7 +2,7 @@
 // ARP, distributed routing and tenant MTU on the VM side; NVGRE / VXLAN / IP rewrite and PA ARP on the underlay.
 
 import type { DropReason } from '../dataplane/drop.js';
-import { GSO_NONE, type Batch, type FrameMeta } from '../dataplane/frame.js';
+import { GSO_ECN, GSO_NONE, GSO_TCPV4, GSO_TCPV6, GSO_UDP_TUNNEL_IPV4, type Batch, type FrameMeta } from '../dataplane/frame.js';
 import { NO_PORT, type Clock, type Millis } from '../dataplane/types.js';
 import type { Logger } from '../extensions/api.js';
 import { readU16, readU32, writeU16 } from '../wire/byte-order.js';
@@ -18,7 +18,7 @@ import type {
 } from './api.js';
 import { ArpCache, arpReplyInPlace, writeArpRequest, writeGratuitousArp, type ArpCacheOptions } from './arp-cache.js';
 import { decapInPlace, parseUnderlay, rewriteIn, Underlay, UNDERLAY_ARP, UNDERLAY_IPV4, UNDERLAY_NVGRE, UNDERLAY_VXLAN } from './decap.js';
-import { encapNvgre, encapVxlan, flowHash, Outer, rewriteOut } from './encap.js';
+import { encapNvgre, encapVxlan, flowHash, Outer, rewriteOut, VXLAN_PREPEND } from './encap.js';
 import { fragNeededInPlace, timeExceededInPlace } from './icmp-reply.js';
 import type { HostNetworkInput } from './model.js';
 import {
@@ -52,6 +52,8 @@ export interface VirtualizationOptions {
 export class LayerCounters {
   encapsulatedNvgre = 0;
   encapsulatedVxlan = 0;
+  /** Of those, TCP super-frames sent whole as UDP-tunnel GSO (uplink.tunnelOffload). */
+  encapsulatedVxlanGso = 0;
   rewrittenOut = 0;
   decapsulatedNvgre = 0;
   decapsulatedVxlan = 0;
@@ -99,6 +101,23 @@ function tunnelSignature(t: PolicyTable): string {
     .map((p) => `${p.text}@${p.vlan}`)
     .sort()
     .join(',');
+}
+
+/**
+ * For a TCP GSO super-frame (untagged, at m.off) that may cross as one UDP-tunnel GSO frame: the end of its TCP
+ * header from m.off (hdr_len), else -1: not TCPv4/v6 GSO, no partial checksum at the TCP checksum (the kernel's
+ * tunnel GSO requires one), headers cut short, or an outer IPv4 packet over 64 KB.
+ */
+function innerTcpEnd(u8: Uint8Array, m: FrameMeta): number {
+  const base = m.gsoType & ~GSO_ECN;
+  if ((base !== GSO_TCPV4 && base !== GSO_TCPV6) || m.gsoSize === 0 || !m.needsCsum || m.csumOffset !== 16) return -1;
+  if (m.l3Off < ETH_HLEN || m.csumStart < m.l3Off + (base === GSO_TCPV4 ? 20 : 40)) return -1;
+  const th = m.off + m.csumStart;
+  if (th + 20 > m.off + m.len || th + 20 > u8.length) return -1;
+  const end = m.csumStart + ((u8[th + 12]! >>> 4) << 2);
+  if (end < m.csumStart + 20 || end >= m.len) return -1;
+  if (m.len + VXLAN_PREPEND - ETH_HLEN > 0xffff) return -1; // the outer IPv4 total length must hold the frame
+  return end;
 }
 
 export class Virtualization implements VirtualizationLayer {
@@ -505,12 +524,15 @@ export class Virtualization implements VirtualizationLayer {
   // ---------------------------------------------------------------------------------------------------------
   // underlay side
 
-  needsSegmentation(b: Batch, i: number): boolean {
+  needsSegmentation(b: Batch, i: number, tunnelGso: boolean): boolean {
     const t = this.t;
     if (t === null) return true;
     const m = b.meta[i]!;
     const rec = this.recordOfDst(t, b.slab, m);
-    return rec === undefined || rec.ruleIndex === RULE_ENCAP || rec.ruleIndex === RULE_VXLAN;
+    if (rec === undefined || rec.ruleIndex === RULE_ENCAP) return true;
+    if (rec.ruleIndex !== RULE_VXLAN) return false;
+    // A tagged underlay frame would move every offset the TAP's header gives: segment those as before.
+    return !tunnelGso || rec.vlan !== 0 || innerTcpEnd(b.slab, m) < 0;
   }
 
   encapsulate(b: Batch, i: number, now: Millis): DropReason | null {
@@ -551,7 +573,22 @@ export class Virtualization implements VirtualizationLayer {
         o.srcPa = rec.srcPa;
         const srcPort = 49152 + ((flowHash(u8, m) >>> 0) % 16384);
         this.ipId = (this.ipId + 1) & 0xffff;
-        if (!encapVxlan(b, m, o, rec.vsid, srcPort, this.ipId)) return 'tx-error';
+        const gso = m.gsoType !== GSO_NONE;
+        // A super-frame crosses whole (needsSegmentation said so): the kernel's segmenter gives each segment the
+        // next outer IP ID, as for its own vxlan (ip_select_ident_segs), so reserve them all.
+        const hl = gso ? innerTcpEnd(u8, m) : -1;
+        if (gso && hl < 0) return 'gso-unsupported'; // not one needsSegmentation lets through
+        const nh = m.l3Off;
+        const id = this.ipId;
+        if (gso) this.ipId = (this.ipId + Math.ceil((m.len - hl) / m.gsoSize) - 1) & 0xffff;
+        if (!encapVxlan(b, m, o, rec.vsid, srcPort, id)) return 'tx-error';
+        if (gso) {
+          m.gsoType |= GSO_UDP_TUNNEL_IPV4;
+          m.hdrLen = hl + VXLAN_PREPEND;
+          m.outerThOff = ETH_HLEN + 20;
+          m.innerNhOff = VXLAN_PREPEND + nh;
+          this.counters.encapsulatedVxlanGso++;
+        }
         m.vlan = rec.vlan;
         this.counters.encapsulatedVxlan++;
         return null;

@@ -8,6 +8,8 @@ import { frame } from '../../test/helpers/frame-builder.js';
 import { portCfg, RecordingLogger } from '../dataplane/switch.test-kit.js';
 import { Switch } from '../dataplane/switch.js';
 import { ManualClock, type PortId } from '../dataplane/types.js';
+import { GSO_NONE, GSO_TCPV4, GSO_UDP_TUNNEL_IPV4 } from '../dataplane/frame.js';
+import type { PortBackend } from '../io/backend.js';
 import { memoryPort, type MemoryPort } from '../io/memory.js';
 import { parseIpv4Address } from '../wire/addresses.js';
 import { parseArp } from '../wire/arp.js';
@@ -43,21 +45,39 @@ interface Host {
   readonly vmId: Record<string, PortId>;
 }
 
-function addVm(h: Host, tenant: Tenant, vmName: string): void {
+function addVm(h: Host, tenant: Tenant, vmName: string, offload = false): void {
   const vm = VMS.find((v) => v.name === vmName)!;
   const key = `${tenant}-${vmName}`;
-  const port = memoryPort(key);
+  const port = memoryPort(key, { offload });
   h.vm[key] = port;
   h.vmId[key] = h.sw.addPort(port, portCfg(key, { vsid: vsidOf(tenant, vm.subnet), mac: vm.mac }));
 }
 
-function makeHost(name: 'host-a' | 'host-b', s: NetworkSpec, mtu = 1500): Host {
+/** What an uplink with tunnel offload is to the switch: its own port plus tunnelTx; sends are logged in order. */
+function tunnelUplink(up: MemoryPort, tun: MemoryPort, log: string[]): PortBackend {
+  const logged = (p: MemoryPort, tag: string): PortBackend['send'] => (b, idx, c) => {
+    const n = p.send(b, idx, c);
+    for (let k = 0; k < n; k++) log.push(`${tag}:${b.meta[idx[k]!]!.len}`);
+    return n;
+  };
+  const tunnelTx: PortBackend = {
+    kind: tun.kind, name: tun.name, offload: true, maxFrameBytes: tun.maxFrameBytes, stats: tun.stats,
+    receive: () => 0, send: logged(tun, 'tunnel'), start: () => undefined, stop: () => undefined, close: () => tun.close(),
+  };
+  return {
+    kind: up.kind, name: up.name, offload: true, maxFrameBytes: up.maxFrameBytes, stats: up.stats, tunnelTx,
+    receive: (b, f, m) => up.receive(b, f, m), send: logged(up, 'uplink'), start: (cb) => up.start(cb), stop: () => up.stop(),
+    close: () => up.close(),
+  };
+}
+
+function makeHost(name: 'host-a' | 'host-b', s: NetworkSpec, mtu = 1500, tunnel?: { port: MemoryPort; log: string[] }): Host {
   const clock = new ManualClock(1_000_000);
   const sw = new Switch({ name: 'sw0', clock, log: new RecordingLogger() });
-  const uplink = memoryPort('uplink', { maxFrameBytes: 2048 });
-  const uplinkId = sw.addPort(uplink, portCfg('uplink', { kind: 'external' }));
+  const uplink = memoryPort('uplink', tunnel !== undefined ? { offload: true } : { maxFrameBytes: 2048 });
+  const uplinkId = sw.addPort(tunnel !== undefined ? tunnelUplink(uplink, tunnel.port, tunnel.log) : uplink, portCfg('uplink', { kind: 'external' }));
   const h: Host = { name, sw, clock, uplink, uplinkId, vm: {}, vmId: {} };
-  for (const vm of VMS) if (vm.host === name) for (const t of ['red', 'blue'] as const) addVm(h, t, vm.name);
+  for (const vm of VMS) if (vm.host === name) for (const t of ['red', 'blue'] as const) addVm(h, t, vm.name, tunnel !== undefined);
   sw.setVirtualization(hostInput(name, s, mtu));
   return h;
 }
@@ -299,3 +319,56 @@ describe('two hosts: bad underlay input', () => {
 });
 
 void MAC8;
+
+describe('two hosts, vxlan, uplink with tunnel offload (tunnelTx)', () => {
+  it('a TCP super-frame goes whole to tunnelTx as UDP-tunnel GSO, in order with the frames around it', () => {
+    const tun = memoryPort('tunnel', { offload: true });
+    const log: string[] = [];
+    const a = makeHost('host-a', spec({ rule: 'vxlan' }), 1500, { port: tun, log });
+    const b = makeHost('host-b', spec({ rule: 'vxlan' }));
+    exchange(a, b);
+    log.length = 0;
+    const c0 = a.sw.portCounters(a.uplinkId);
+    const vm = a.vm['red-vm5']!;
+    const small = udp(MAC5, MAC6, '10.0.0.5', '10.0.0.6', { mark: 1 });
+    const big = frame().eth({ src: MAC5, dst: MAC6 }).ipv4({ src: '10.0.0.5', dst: '10.0.0.6', df: true }).tcp({ sport: 40000, dport: 5201 }).payload(20000).bytes();
+    const gso = { gsoType: GSO_TCPV4, gsoSize: 1398, hdrLen: 54, needsCsum: true, csumStart: 34, csumOffset: 16 };
+    vm.inject(small);
+    vm.inject(big, gso);
+    vm.inject(big, gso);
+    vm.inject(small);
+    a.sw.poll();
+    assert.deepEqual(log, [`uplink:${small.length + 50}`, `tunnel:${big.length + 50}`, `tunnel:${big.length + 50}`, `uplink:${small.length + 50}`]);
+    const sent = tun.takeSentWithMeta();
+    assert.equal(sent.length, 2);
+    const o = sent[0]!;
+    assert.equal(o.meta.gsoType, GSO_UDP_TUNNEL_IPV4 | GSO_TCPV4);
+    assert.deepEqual([o.meta.gsoSize, o.meta.hdrLen, o.meta.csumStart, o.meta.csumOffset, o.meta.needsCsum], [1398, 104, 84, 16, true]);
+    assert.equal(readU16(o.bytes, 16), o.bytes.length - 14, 'outer IPv4 length of the whole frame');
+    assert.ok(checksumValid(o.bytes, 14, 20));
+    assert.equal(readU16(o.bytes, 36), 4789);
+    assert.equal(readU32(o.bytes, 46) >>> 8, vsidOf('red', 1));
+    assert.deepEqual(o.bytes.subarray(50), big);
+    assert.deepEqual(a.uplink.takeSentWithMeta().map((f) => f.meta.gsoType), [GSO_NONE, GSO_NONE]);
+    // the switch's frame is back to what it was: a flood copy or a later destination sees the inner frame
+    assert.deepEqual(drops(a, a.uplinkId), {});
+    const c = a.sw.portCounters(a.uplinkId);
+    assert.equal(c.txFrames - c0.txFrames, 4);
+    assert.equal(c.txBytes - c0.txBytes, 2 * (small.length + 50) + 2 * (big.length + 50));
+  });
+
+  it('without tunnelTx the same super-frame is segmented to the MSS before encapsulation', () => {
+    const a = makeHost('host-a', spec({ rule: 'vxlan' }));
+    const b = makeHost('host-b', spec({ rule: 'vxlan' }));
+    exchange(a, b);
+    a.sw.removePort(a.vmId['red-vm5']!); // replaced by a port with offload (GSO frames in)
+    const vm = memoryPort('red-vm5b', { offload: true });
+    a.sw.addPort(vm, portCfg('red-vm5b', { vsid: vsidOf('red', 1), mac: MAC5 }));
+    const big = frame().eth({ src: MAC5, dst: MAC6 }).ipv4({ src: '10.0.0.5', dst: '10.0.0.6', df: true }).tcp().payload(5000).bytes();
+    vm.inject(big, { gsoType: GSO_TCPV4, gsoSize: 1398, hdrLen: 54, needsCsum: true, csumStart: 34, csumOffset: 16 });
+    a.sw.poll();
+    const out = a.uplink.takeSentWithMeta();
+    assert.equal(out.length, Math.ceil(5000 / 1398));
+    for (const f of out) assert.equal(f.meta.gsoType, GSO_NONE);
+  });
+});

@@ -12,6 +12,7 @@
 //                                    new TAP into its VM namespace (MAC, MTU, CA/prefix, default route via gateway)
 //   await mh.tryApplyAll()           same documents, returns every host's XsctlResult without throwing or plugging
 //   mh.docFor(host) / mh.network()   the document / the shared `network:` section the helper would apply
+//   mh.uplinkOptions.set('h1', {tunnelOffload: true})   extra uplink keys in that host's document
 //   mh.extra                         extra network entries tests add: records, providerAddresses, providerRoutes,
 //                                    remotes, customerRoutes, routerMac (for peers that run no xswitch)
 //   await mh.setRecord(ca, vsid, {pa?, rule?, mac?, vm?})   `xsctl record set` on EVERY host (live change); the
@@ -213,6 +214,8 @@ export class MultiHost {
   readonly tenants: TenantSpec[] = [];
   readonly vms: NvVm[] = [];
   readonly extra: NetworkExtras = { records: [], providerAddresses: [], providerRoutes: [], remotes: [], customerRoutes: [], routerMac: null };
+  /** Extra `uplink:` keys per host name (e.g. { tunnelOffload: true }), merged into docFor's uplink. */
+  readonly uplinkOptions = new Map<string, Record<string, unknown>>();
   private readonly ownsTopo: boolean;
   private tapCounter = 0;
   private attachCounter = 0;
@@ -352,7 +355,7 @@ export class MultiHost {
       host: h.name,
       switches: [{
         name: NV_SWITCH,
-        uplink: { interface: UPLINK_IF },
+        uplink: { interface: UPLINK_IF, ...(this.uplinkOptions.get(h.name) ?? {}) },
         ports: h.vms.map((vm) => ({ name: vm.name, interface: { tap: vm.tap }, mac: vm.mac, vsid: vm.vsid })),
       }],
     };
