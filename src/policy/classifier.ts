@@ -45,7 +45,8 @@ function hashWords(k: Uint32Array, width: number): number {
   }
   h = Math.imul(h ^ (h >>> 16), 0x85ebca6b);
   h ^= h >>> 13;
-  return h >>> 0;
+  // 30 bits: a small integer (Smi) even when not inlined, so returning it never allocates a heap number
+  return h & 0x3fffffff;
 }
 
 function pow2AtLeast(n: number): number {
@@ -123,9 +124,6 @@ export class TupleClassifier {
     return true;
   }
 
-  /** Priority of the last successful lookup. */
-  lastPriority = 0;
-
   /** The id of the highest-priority rule matching `key`, or NO_MATCH. `key` is read, never kept. */
   lookup(key: Uint32Array): number {
     const w = this.width;
@@ -157,7 +155,6 @@ export class TupleClassifier {
       }
     }
     this.lastProbes = probes;
-    this.lastPriority = bestPrio;
     return best;
   }
 }

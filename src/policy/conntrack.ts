@@ -39,7 +39,7 @@ function hashKey(k: Uint32Array): number {
     h ^= h >>> 13;
   }
   h = Math.imul(h ^ (h >>> 16), 0xc2b2ae35);
-  return (h ^ (h >>> 16)) >>> 0;
+  return (h ^ (h >>> 16)) & 0x3fffffff; // a Smi: never a heap number, even when not inlined
 }
 
 export interface ConnTrackStats {
@@ -146,6 +146,7 @@ export class ConnTrack {
     } else {
       st = CT_OTHER;
     }
+    if (this.stats.size >= this.limit) this.expire(now, 256); // make room from expired entries nearby (bounded)
     if (this.stats.size >= this.limit) {
       this.stats.refused++;
       return -1;
@@ -195,6 +196,14 @@ export class ConnTrack {
     this.expires[s] = now + this.timeout(st, this.idle[s]!);
   }
 
+  /**
+   * Whether the entry at s admits flow f in direction dir: an echo entry admits more requests from its
+   * originator and replies to it, never a request from the far side (an echo key is only its identifier).
+   */
+  admits(s: number, f: Flow, dir: number): boolean {
+    return this.state[s] !== CT_ICMP || dir === this.origDir[s] || f.echoReply;
+  }
+
   stateOf(s: number): number {
     return this.state[s]!;
   }
@@ -231,8 +240,11 @@ export class ConnTrack {
     this.expires[to] = this.expires[from]!;
   }
 
-  /** Sweep up to `slots` slots for expired entries (bounded work; call about once a second). Returns removed. */
-  expire(now: Millis, slots = SWEEP_SLOTS): number {
+  /**
+   * Sweep part of the table for expired entries: `slots` slots, by default a quarter of the table (at least
+   * SWEEP_SLOTS), so called once a second the whole table is swept every 4 s with bounded work per call.
+   */
+  expire(now: Millis, slots = Math.max(SWEEP_SLOTS, this.cap >> 2)): number {
     let removed = 0;
     const m = this.cap - 1;
     let s = this.sweepAt;

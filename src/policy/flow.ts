@@ -72,16 +72,16 @@ export class Flow {
       this.family = 4;
       const ihl = (slab[base]! & 0x0f) * 4;
       this.proto = slab[base + 9]!;
-      s[0] = u32(slab, base + 12);
-      d[0] = u32(slab, base + 16);
+      u32(slab, base + 12, s, 0);
+      u32(slab, base + 16, d, 0);
       const fragOff = ((slab[base + 6]! & 0x1f) << 8) | slab[base + 7]!;
       if (fragOff === 0 && ihl >= 20) l4 = base + ihl;
     } else if (m.etherType === ETHERTYPE_IPV6) {
       if (base + 40 > end) return;
       this.family = 6;
       for (let i = 0; i < 4; i++) {
-        s[i] = u32(slab, base + 8 + 4 * i);
-        d[i] = u32(slab, base + 24 + 4 * i);
+        u32(slab, base + 8 + 4 * i, s, i);
+        u32(slab, base + 24 + 4 * i, d, i);
       }
       let nh = slab[base + 6]!;
       let p = base + 40;
@@ -140,6 +140,7 @@ export class Flow {
   }
 }
 
-function u32(b: Uint8Array, o: number): number {
-  return ((b[o]! << 24) | (b[o + 1]! << 16) | (b[o + 2]! << 8) | b[o + 3]!) >>> 0;
+/** Store the big-endian word at b[o] into out[i] (no uint32 return value: it could be boxed). */
+function u32(b: Uint8Array, o: number, out: Uint32Array, i: number): void {
+  out[i] = (b[o]! << 24) | (b[o + 1]! << 16) | (b[o + 2]! << 8) | b[o + 3]!;
 }

@@ -82,7 +82,7 @@ export class PortAcl {
       const ct = this.ct;
       if (ct !== null && ct.size > 0) {
         const s = ct.find(k, now);
-        if (s >= 0) {
+        if (s >= 0 && ct.admits(s, f, dir)) {
           ct.update(s, f, dir, now);
           return VERDICT_ALLOW;
         }
