@@ -133,6 +133,10 @@ describe('extended ACLs', () => {
     assert.equal(t.drops('b')['acl-deny'], 1);
     const st = t.hits()!;
     assert.deepEqual(st.extendedAcls.map((r) => r.frames), [1, 1]);
+    // meter port ACLs count even when an extended rule decided
+    t.setA({ extendedAcls: [{ direction: 'in', action: 'allow', weight: 5 }], acls: [{ direction: 'in', action: 'meter', remote: '10.0.0.0/24' }, { direction: 'in', action: 'deny', remote: '10.0.0.2' }] });
+    assert.equal(t.send('b', ping(MAC_A, MAC_B, IP_A, IP_B)).a, 1, 'the extended allow decides over the port ACL deny');
+    assert.deepEqual(t.hits()!.acls.map((r) => r.frames), [1, 0]);
   });
 
   it('stateful TCP: A opens to B, the return traffic is admitted, B cannot open to A; closing shortens the timeout', () => {

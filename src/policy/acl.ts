@@ -188,8 +188,11 @@ export class AclTable {
     }
   }
 
-  /** Evaluate flow f in direction dir: counts the decisive and the meter rule; returns true when denied. */
-  evaluate(f: Flow, dir: number): boolean {
+  /**
+   * Evaluate flow f in direction dir: counts the meter rule and, when `decide`, the decisive rule; returns true
+   * when denied. decide = false (an extended ACL already decided): metering only, so accounting sees every frame.
+   */
+  evaluate(f: Flow, dir: number, decide = true): boolean {
     const key = this.key;
     aclKey(f, dir, key);
     if (this.hasMeter[dir]) {
@@ -199,7 +202,7 @@ export class AclTable {
         this.hitBytes[r] = this.hitBytes[r]! + f.len;
       }
     }
-    if (!this.hasDecide[dir]) return false;
+    if (!decide || !this.hasDecide[dir]) return false;
     const r = this.decide[dir]!.lookup(key);
     if (r === NO_MATCH) return false;
     this.hitFrames[r] = this.hitFrames[r]! + 1;

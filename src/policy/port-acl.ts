@@ -1,7 +1,7 @@
 // policy/port-acl.ts: the ACL state of one port (compiled port ACLs, compiled extended ACLs, connection table)
 // and its verdict for a frame in one direction. Order, as in Windows: a tracked connection admits its frames; else
 // the extended ACL of highest weight decides (a stateful allow tracks the connection); else the most specific port
-// ACL decides; nothing matching = allow. Called by the built-in port policy stage with the frame's Flow, parsed
+// ACL decides; nothing matching = allow. Meter port ACLs count every frame they match, whatever decided. Called by the built-in port policy stage with the frame's Flow, parsed
 // once per frame.
 
 import type { Millis } from '../dataplane/types.js';
@@ -75,6 +75,15 @@ export class PortAcl {
 
   /** The verdict for flow f crossing this port in direction dir (DIR_IN into the VM, DIR_OUT from it). */
   evaluate(f: Flow, dir: number, now: Millis): number {
+    const v = this.evaluateExtended(f, dir, now);
+    const acl = this.acl;
+    if (acl === null) return v < 0 ? VERDICT_ALLOW : v;
+    // meter rules count whatever decided; allow/deny port ACLs decide only when no extended ACL did
+    return acl.evaluate(f, dir, v < 0) ? VERDICT_ACL_DENY : v < 0 ? VERDICT_ALLOW : v;
+  }
+
+  /** The extended verdict, or -1 when no tracked connection and no extended rule decided. */
+  private evaluateExtended(f: Flow, dir: number, now: Millis): number {
     const ext = this.ext;
     if (ext !== null && f.family !== 0) {
       const k = this.key;
@@ -97,9 +106,7 @@ export class PortAcl {
         return VERDICT_ALLOW;
       }
     }
-    const acl = this.acl;
-    if (acl !== null && acl.evaluate(f, dir)) return VERDICT_ACL_DENY;
-    return VERDICT_ALLOW;
+    return -1;
   }
 
   expire(now: Millis): void {
