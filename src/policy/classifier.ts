@@ -18,34 +18,38 @@ export interface ClassifierEntry {
 export const NO_MATCH = -1;
 
 class Tuple {
+  /** The key words this tuple's mask looks at (others are wildcards), and their masks: a probe hashes and
+   * compares only these (a /32-remote + port rule touches 4 of 12 words). */
+  readonly idx: Int32Array;
   readonly mask: Uint32Array;
+  readonly width: number;
   maxPriority = -Infinity;
-  /** slots: rule id + 1 (0 = empty); keys: masked key words per slot. */
+  /** slots: rule id + 1 (0 = empty); keys: masked key words per slot (width each); prio per slot. */
   slots: Int32Array;
   keys: Uint32Array;
   prio: Float64Array;
   size = 0;
-  constructor(
-    mask: ArrayLike<number>,
-    readonly width: number,
-    capacity: number,
-  ) {
-    this.mask = Uint32Array.from(mask as ArrayLike<number>);
+  constructor(fullMask: ArrayLike<number>, keyWidth: number, capacity: number) {
+    const idx: number[] = [];
+    for (let i = 0; i < keyWidth; i++) if (((fullMask[i] ?? 0) >>> 0) !== 0) idx.push(i);
+    this.idx = Int32Array.from(idx);
+    this.mask = Uint32Array.from(idx.map((i) => (fullMask[i] ?? 0) >>> 0));
+    this.width = idx.length;
     this.slots = new Int32Array(capacity);
-    this.keys = new Uint32Array(capacity * width);
+    this.keys = new Uint32Array(capacity * Math.max(1, this.width));
     this.prio = new Float64Array(capacity);
   }
 }
 
-function hashWords(k: Uint32Array, width: number): number {
+/** Hash of the first n words of k (30 bits: a small integer even when not inlined, never a heap number). */
+function hashWords(k: Uint32Array, n: number): number {
   let h = 0x811c9dc5 | 0;
-  for (let i = 0; i < width; i++) {
+  for (let i = 0; i < n; i++) {
     h = Math.imul(h ^ k[i]!, 0x01000193);
     h ^= h >>> 15;
   }
   h = Math.imul(h ^ (h >>> 16), 0x85ebca6b);
   h ^= h >>> 13;
-  // 30 bits: a small integer (Smi) even when not inlined, so returning it never allocates a heap number
   return h & 0x3fffffff;
 }
 
@@ -91,9 +95,9 @@ export class TupleClassifier {
   }
 
   private insert(t: Tuple, e: ClassifierEntry): void {
-    const w = this.width;
+    const w = t.width;
     const k = this.scratch;
-    for (let i = 0; i < w; i++) k[i] = ((e.value[i] ?? 0) & t.mask[i]!) >>> 0;
+    for (let j = 0; j < w; j++) k[j] = ((e.value[t.idx[j]!] ?? 0) & t.mask[j]!) >>> 0;
     const capMask = t.slots.length - 1;
     let s = hashWords(k, w) & capMask;
     for (;;) {
@@ -101,7 +105,7 @@ export class TupleClassifier {
       if (cur === 0) {
         t.slots[s] = e.id + 1;
         t.prio[s] = e.priority;
-        t.keys.set(k, s * w);
+        for (let j = 0; j < w; j++) t.keys[s * w + j] = k[j]!;
         t.size++;
         break;
       }
@@ -118,7 +122,7 @@ export class TupleClassifier {
   }
 
   private sameKey(t: Tuple, s: number, k: Uint32Array): boolean {
-    const w = this.width;
+    const w = t.width;
     const base = s * w;
     for (let i = 0; i < w; i++) if (t.keys[base + i] !== k[i]) return false;
     return true;
@@ -126,7 +130,6 @@ export class TupleClassifier {
 
   /** The id of the highest-priority rule matching `key`, or NO_MATCH. `key` is read, never kept. */
   lookup(key: Uint32Array): number {
-    const w = this.width;
     const k = this.scratch;
     const ts = this.tuples;
     let best = NO_MATCH;
@@ -137,7 +140,9 @@ export class TupleClassifier {
       if (t.maxPriority <= bestPrio) break;
       probes++;
       const m = t.mask;
-      for (let i = 0; i < w; i++) k[i] = (key[i]! & m[i]!) >>> 0;
+      const idx = t.idx;
+      const w = t.width;
+      for (let j = 0; j < w; j++) k[j] = key[idx[j]!]! & m[j]!;
       const capMask = t.slots.length - 1;
       let s = hashWords(k, w) & capMask;
       for (;;) {
