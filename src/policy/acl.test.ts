@@ -112,6 +112,35 @@ describe('port ACLs', () => {
   });
 });
 
+describe('IPv6', () => {
+  const v6udp = (dst: number, src: number, ipDst: string, ipSrc: string, sport: number, dport: number, ext?: { type: number }[]): Uint8Array =>
+    frame().eth({ dst, src }).ipv6({ src: ipSrc, dst: ipDst, ...(ext === undefined ? {} : { ext }) }).udp({ sport, dport }).payload(new Uint8Array(8)).bytes();
+  const v6echo = (dst: number, src: number, ipDst: string, ipSrc: string, type: number): Uint8Array =>
+    frame().eth({ dst, src }).ipv6({ src: ipSrc, dst: ipDst }).icmpv6({ type, id: 3, seq: 1 }).bytes();
+
+  it('IPv6 prefixes: longest prefix wins, an IPv4 rule never matches IPv6; extension headers are walked to the ports', () => {
+    const t = three({
+      acls: [{ direction: 'in', action: 'deny', remote: 'fd00::/64' }, { direction: 'in', action: 'allow', remote: 'fd00::3/128' }, { direction: 'in', action: 'deny', remote: '0.0.0.0/0' }],
+      extendedAcls: [{ direction: 'in', action: 'deny', weight: 7, protocol: 'udp', localPort: 999 }],
+    });
+    assert.equal(t.send('b', v6udp(MAC_A, MAC_B, 'fd00::1', 'fd00::2', 1, 2)).a, 0);
+    assert.equal(t.send('c', v6udp(MAC_A, MAC_C, 'fd00::1', 'fd00::3', 1, 2)).a, 1);
+    assert.equal(t.send('c', v6udp(MAC_A, MAC_C, 'fd00::1', 'fd01::3', 1, 2)).a, 1, 'no IPv6 rule matches; the IPv4 /0 does not apply');
+    assert.equal(t.send('c', v6udp(MAC_A, MAC_C, 'fd00::1', 'fd00::3', 1, 999, [{ type: 0 }, { type: 60 }])).a, 0, 'the port behind two extension headers');
+    assert.equal(t.drops('c')['extended-acl-deny'], 1);
+  });
+
+  it('stateful ICMPv6 echo from an address-less icmp rule', () => {
+    const t = three({ extendedAcls: [{ direction: 'out', action: 'allow', weight: 9, protocol: 'icmp', stateful: true }, { direction: 'in', action: 'deny', weight: 1 }] });
+    assert.equal(t.send('b', v6echo(MAC_A, MAC_B, 'fd00::1', 'fd00::2', 129)).a, 0);
+    assert.equal(t.send('a', v6echo(MAC_B, MAC_A, 'fd00::2', 'fd00::1', 128)).b, 1);
+    assert.equal(t.send('b', v6echo(MAC_A, MAC_B, 'fd00::1', 'fd00::2', 129)).a, 1);
+    const c = t.sw.portAcl(t.id['a']!, true)!.connectionList!;
+    assert.equal(c[0]!.protocol, 58);
+    assert.equal(c[0]!.remote, 'fd00::2 3');
+  });
+});
+
 describe('extended ACLs', () => {
   const statefulOut: ExtendedAclSpec[] = [
     { direction: 'out', action: 'allow', weight: 100, stateful: true, idleTimeoutSec: 2 },

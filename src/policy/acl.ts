@@ -114,8 +114,8 @@ function sideWords(a: RuleAddress | null, value: Uint32Array, mask: Uint32Array,
   mask[K_FAMILY] = 0xffffffff;
 }
 
-/** Fill an ACL key for flow f seen from the port in direction dir (0 = in, 1 = out). */
-export function aclKey(f: Flow, dir: number, key: Uint32Array): void {
+/** Fill an ACL key for flow f seen from the port in direction dir (0 = in, 1 = out); MAC words only if `macs`. */
+export function aclKey(f: Flow, dir: number, key: Uint32Array, macs = true): void {
   const l = dir === 1 ? f.src : f.dst;
   const r = dir === 1 ? f.dst : f.src;
   key[K_FAMILY] = f.family;
@@ -127,6 +127,7 @@ export function aclKey(f: Flow, dir: number, key: Uint32Array): void {
   key[K_RIP + 1] = r[1]!;
   key[K_RIP + 2] = r[2]!;
   key[K_RIP + 3] = r[3]!;
+  if (!macs) return;
   const lm = dir === 1 ? f.srcMac : f.dstMac;
   const rm = dir === 1 ? f.dstMac : f.srcMac;
   key[K_LMAC] = Math.floor(lm / 0x1_0000_0000);
@@ -165,9 +166,12 @@ export class AclTable {
   private readonly hasDecide = [false, false];
   private readonly hasMeter = [false, false];
   private readonly key = new Uint32Array(ACL_KEY_WIDTH);
+  /** Some rule names a MAC (else the MAC words of the key stay 0 and are never looked at). */
+  private readonly macs: boolean;
 
   constructor(rules: readonly AclSpec[]) {
     this.rules = rules;
+    this.macs = rules.some((r) => (r.local !== undefined && !r.local.includes('/')) || (r.remote !== undefined && !r.remote.includes('/')));
     this.hitFrames = new Float64Array(rules.length);
     this.hitBytes = new Float64Array(rules.length);
     this.decide = [new TupleClassifier(ACL_KEY_WIDTH), new TupleClassifier(ACL_KEY_WIDTH)];
@@ -194,7 +198,7 @@ export class AclTable {
    */
   evaluate(f: Flow, dir: number, decide = true): boolean {
     const key = this.key;
-    aclKey(f, dir, key);
+    aclKey(f, dir, key, this.macs);
     if (this.hasMeter[dir]) {
       const r = this.meter[dir]!.lookup(key);
       if (r !== NO_MATCH) {
@@ -212,7 +216,7 @@ export class AclTable {
 
   /** The decisive rule for flow f in direction dir without counting (tests, trace). */
   match(f: Flow, dir: number): number {
-    aclKey(f, dir, this.key);
+    aclKey(f, dir, this.key, this.macs);
     return this.hasDecide[dir] ? this.decide[dir]!.lookup(this.key) : NO_MATCH;
   }
 }
