@@ -3,7 +3,10 @@
 // connections. In-process (two memory ports, batch 64) so that the data path, not the kernel, is measured; every
 // frame crosses the rules (a -> b: out rules of a; b -> a: in rules of a). Rounds interleave the configurations and
 // the median is printed with its ratio to the 0-rule rate. Prints figures; asserts nothing.
-//   node dist/bench/acl.js [--rounds N] [--seconds S]
+//   node dist/bench/acl.js [--rounds N] [--seconds S] [--daemon [--quick]]
+// --daemon (root): the same rule sets on vm1 of a real xswitchd with two TAP VMs (bench/lib, as
+// bench/forwarding.ts builds xswitch-tap), applied live with `xsctl apply`, and the trafgen 64-byte flood A -> B
+// measured at B for each (50,000 connections opened first by a UDP sweep from A). Needs iproute2 and trafgen.
 
 import { memoryPort, type MemoryPort } from '../src/io/memory.js';
 import { Switch } from '../src/dataplane/switch.js';
@@ -11,6 +14,15 @@ import type { PortConfig } from '../src/dataplane/switch-api.js';
 import type { AclSpec } from '../src/policy/acl.js';
 import type { ExtendedAclSpec } from '../src/policy/extended-acl.js';
 import { emitEthernet } from '../src/wire/ethernet.js';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { FULL, QUICK, measurePps, warmUp } from './lib/measure.js';
+import { delNs, listNs, runPrefix } from './lib/netns.js';
+import { killAll, run } from './lib/proc.js';
+import { xswitchTapCandidate, type Topology } from './lib/topology.js';
+import { xswitchdAvailable } from './lib/xswitchd.js';
 
 const MAC_A = 0x02_00_00_00_00_0a;
 const MAC_B = 0x02_00_00_00_00_0b;
@@ -58,14 +70,16 @@ function extendedAcls(n: number, stateful: boolean): ExtendedAclSpec[] {
     const base = (0xc0a8_0000 + i * 4) >>> 0; // 192.168.0.0 + 4i
     const weight = 1000 + i;
     switch (i % 4) {
-      case 0: out.push({ direction: 'in', action: 'deny', weight, protocol: 'udp', remoteAddress: `${ip(base)}/32`, localPort: 1 + (i % 1000) }); break;
-      case 1: out.push({ direction: 'out', action: 'deny', weight, protocol: 'tcp', remoteAddress: `${ip(base)}/30`, remotePort: 1 + (i % 1000) }); break;
+      // short rules: 10,000 of them must fit the API's 1 MiB body limit for --daemon; ports 60000+ match no traffic
+      case 0: out.push({ direction: 'in', action: 'deny', weight, protocol: 'udp', localPort: 60000 + (i % 5000) }); break;
+      case 1: out.push({ direction: 'out', action: 'deny', weight, protocol: 'tcp', remotePort: 60000 + (i % 5000) }); break;
       case 2: out.push({ direction: 'both', action: 'deny', weight, protocol: 'udp', remoteAddress: `${ip(base)}/32` }); break;
       default: out.push({ direction: 'in', action: 'allow', weight, protocol: 'tcp', remoteAddress: `${ip(base)}/32`, localPort: '8000-8099' }); break;
     }
   }
   if (stateful) {
     out.push({ direction: 'out', action: 'allow', weight: 10, protocol: 'udp', stateful: true, idleTimeoutSec: 3600 });
+    out.push({ direction: 'out', action: 'allow', weight: 11, protocol: 'icmp', stateful: true }); // pings (warm-up)
     out.push({ direction: 'in', action: 'deny', weight: 5 });
   }
   return out;
@@ -154,18 +168,104 @@ function median(xs: number[]): number {
   return s[Math.floor(s.length / 2)]!;
 }
 
-function main(): void {
+/** Largest request body xswitchd takes (src/control/api.ts MAX_BODY_BYTES): bigger documents are skipped. */
+const API_BODY_LIMIT = 1 << 20;
+
+/**
+ * The rule sets on vm1 of a real xswitchd (TAP ports), applied live one after another, rounds interleaved; the
+ * 64-byte rate A -> B from trafgen. The flood (UDP A -> 10.0.0.99) matches no rule but crosses vm1's out
+ * rules (and, with the stateful set, its one tracked connection).
+ */
+async function daemonMode(rounds: number, quick: boolean): Promise<void> {
+  if (process.getuid?.() !== 0) throw new Error('--daemon needs root (network namespaces)');
+  const root = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
+  if (!xswitchdAvailable(root) || !existsSync(join(root, 'dist', 'bench', 'extensions', 'capture-count.js'))) throw new Error('xswitchd is not built (npm run build)');
+  const prefix = runPrefix();
+  const dir = mkdtempSync(join(tmpdir(), `${prefix}-`));
+  const d = quick ? QUICK : FULL;
+  let t: Topology | null = null;
+  const cleanup = async (): Promise<void> => {
+    if (t !== null) await t.teardown().catch(() => undefined);
+    t = null;
+    await killAll();
+    for (const ns of await listNs()) if (ns.startsWith(`${prefix}-`)) await delNs(ns);
+    rmSync(dir, { recursive: true, force: true });
+  };
+  const onSignal = (): void => void cleanup().finally(() => process.exit(130));
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  const results = CONFIGS.map(() => [] as number[]);
+  const notes: string[] = [];
+  try {
+    const topo = await xswitchTapCandidate.setup({ prefix, tag: 'a0', dir, root });
+    t = topo;
+    const docFile = join(dir, 'a0-xswitch.json');
+    const base = JSON.parse(readFileSync(docFile, 'utf8')) as { switches: { ports: Record<string, unknown>[] }[] };
+    const texts = CONFIGS.map((c) => {
+      const doc = structuredClone(base);
+      const vm1 = doc.switches[0]!.ports.find((p) => p['name'] === 'vm1')!;
+      if (c.acls.length > 0) vm1['acls'] = c.acls;
+      if (c.ext.length > 0) vm1['extendedAcls'] = c.ext;
+      return JSON.stringify(doc);
+    });
+    await warmUp(topo);
+    for (let round = 0; round < rounds; round++) {
+      for (let j = 0; j < CONFIGS.length; j++) {
+        const i = (j + round) % CONFIGS.length;
+        const c = CONFIGS[i]!;
+        if (texts[i]!.length > API_BODY_LIMIT) {
+          if (round === 0) notes.push(`${c.name}: skipped, the document (${(texts[i]!.length / 1e6).toFixed(2)} MB) is over the API's 1 MiB body limit`);
+          continue;
+        }
+        const file = join(dir, `cfg-${i}.json`);
+        writeFileSync(file, texts[i]!);
+        await topo.xswitchd!.xsctl('apply', '-f', file);
+        if (c.connections > 0) {
+          // open the connections: one UDP datagram per (port, address) from A, through vm1's stateful out rule
+          const py = `import socket\ns = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)\nfor i in range(${c.connections}):\n    s.sendto(b'x', ('${topo.b.ip}', 1 + i))\n`;
+          await run('ip', ['netns', 'exec', topo.a.ns, 'python3', '-c', py], { timeoutMs: 60_000 });
+          const st = JSON.parse(await topo.xswitchd!.xsctl('--json', 'acl', 'sw0', 'vm1')) as { connections: { size: number } | null };
+          if (round === 0) notes.push(`${c.name}: ${st.connections?.size ?? 0} connections tracked before the flood`);
+        }
+        await warmUp(topo);
+        const p = await measurePps(topo, d, dir);
+        results[i]!.push(p.pps);
+        process.stderr.write(`bench: round ${round} ${c.name}: ${(p.pps / 1000).toFixed(0)} kpps\n`);
+      }
+    }
+  } finally {
+    await cleanup();
+  }
+  const baseRate = results[0]!.length > 0 ? median(results[0]!) : NaN;
+  process.stdout.write(`\nxswitch ACL benchmark (daemon): trafgen 64-byte flood A -> B through xswitchd TAP ports, rules on vm1 (applied live); ` +
+    `${rounds} round(s), median; node ${process.version}\n\n`);
+  process.stdout.write(`${'configuration'.padEnd(40)} ${'kpps'.padStart(8)}  ${'vs 0 rules'.padStart(10)}\n`);
+  CONFIGS.forEach((c, i) => {
+    const xs = results[i]!;
+    if (xs.length === 0) return void process.stdout.write(`${c.name.padEnd(40)} ${'-'.padStart(8)}\n`);
+    const m = median(xs);
+    process.stdout.write(`${c.name.padEnd(40)} ${(m / 1000).toFixed(0).padStart(8)}  ${`${((m / baseRate) * 100).toFixed(1)}%`.padStart(10)}\n`);
+  });
+  for (const n of notes) process.stdout.write(`note: ${n}\n`);
+}
+
+async function main(): Promise<void> {
   const argv = process.argv.slice(2);
   let rounds = 3;
   let seconds = 1;
+  let daemon = false;
+  let quick = false;
   for (let i = 0; i < argv.length; i++) {
     if (argv[i] === '--rounds') rounds = Math.max(1, Math.min(20, Number(argv[++i])));
     else if (argv[i] === '--seconds') seconds = Math.max(0.2, Math.min(10, Number(argv[++i])));
+    else if (argv[i] === '--daemon') daemon = true;
+    else if (argv[i] === '--quick') quick = true;
     else {
-      process.stderr.write('usage: node dist/bench/acl.js [--rounds N] [--seconds S]\n');
+      process.stderr.write('usage: node dist/bench/acl.js [--rounds N] [--seconds S] [--daemon [--quick]]\n');
       process.exit(2);
     }
   }
+  if (daemon) return daemonMode(rounds, quick);
   const setupStart = performance.now();
   const rigs = CONFIGS.map((c) => {
     const t = performance.now();
@@ -195,4 +295,10 @@ function main(): void {
   for (const r of rigs) r.sw.close();
 }
 
-main();
+main().then(
+  () => process.exit(0),
+  (err: unknown) => {
+    process.stderr.write(`bench: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+    process.exit(1);
+  },
+);
