@@ -222,7 +222,8 @@ async function daemonMode(rounds: number, quick: boolean): Promise<void> {
         await topo.xswitchd!.xsctl('apply', '-f', file);
         if (c.connections > 0) {
           // open the connections: one UDP datagram per (port, address) from A, through vm1's stateful out rule
-          const py = `import socket\ns = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)\nfor i in range(${c.connections}):\n    s.sendto(b'x', ('${topo.b.ip}', 1 + i))\n`;
+          // paced: a TAP queue that overflows (ENOBUFS) is waited on, so every datagram reaches the switch
+          const py = `import socket, time\ns = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)\nfor i in range(${c.connections}):\n    for _ in range(200):\n        try:\n            s.sendto(b'x', ('${topo.b.ip}', 1 + i))\n            break\n        except OSError:\n            time.sleep(0.002)\n    if i % 256 == 255:\n        time.sleep(0.002)\n`;
           await run('ip', ['netns', 'exec', topo.a.ns, 'python3', '-c', py], { timeoutMs: 60_000 });
           const st = JSON.parse(await topo.xswitchd!.xsctl('--json', 'acl', 'sw0', 'vm1')) as { connections: { size: number } | null };
           if (round === 0) notes.push(`${c.name}: ${st.connections?.size ?? 0} connections tracked before the flood`);
