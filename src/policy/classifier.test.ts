@@ -100,6 +100,18 @@ function refExtended(rules: readonly ExtendedAclSpec[], f: Flow, dir: number): n
   return best;
 }
 
+describe('checkExtendedAcls expansion bound', () => {
+  it('refuses rules whose port ranges expand past the classifier limit, once, at the rule that crosses it', async () => {
+    const { checkExtendedAcls, MAX_CLASSIFIER_ENTRIES } = await import('./extended-acl.js');
+    // 1-65534 splits into 30 blocks: 30 x 30 x 2 (both) = 1800 entries per rule
+    const rules = Array.from({ length: 600 }, (_, i) => ({ direction: 'both', action: 'deny', weight: i + 1, protocol: 'tcp', localPort: '1-65534', remotePort: '1-65534' }));
+    const r = checkExtendedAcls(rules, 'x');
+    assert.equal(r.errors.length, 1, JSON.stringify(r.errors.slice(0, 3)));
+    assert.equal(r.errors[0]!.path, `x[${Math.floor(MAX_CLASSIFIER_ENTRIES / 1800)}]`);
+    assert.match(r.errors[0]!.message, /classifier entries/);
+  });
+});
+
 describe('ExtendedAclTable', () => {
   it('agrees with a direct evaluation of 3,000 random rules on 20,000 random flows (seed 99)', () => {
     const rnd = prng(99);

@@ -35,6 +35,14 @@ export const MAX_EXTENDED_ACL_RULES = 100_000;
 export const WEIGHT_MAX = 1_000_000;
 export const DEFAULT_IDLE_TIMEOUT_SEC = 240;
 export const IDLE_TIMEOUT_MAX_SEC = 86_400;
+/** Most classifier entries the rules of one port may expand to (a port range is up to 30 aligned blocks). */
+export const MAX_CLASSIFIER_ENTRIES = 1_000_000;
+
+function blocks(x: number | string | undefined): number {
+  if (x === undefined) return 1;
+  const r = parsePortRange(x);
+  return typeof r === 'string' ? 1 : rangeToMasks(r[0], r[1]).length;
+}
 
 const KEYS = ['direction', 'action', 'protocol', 'localAddress', 'remoteAddress', 'localPort', 'remotePort', 'weight', 'stateful', 'idleTimeoutSec'];
 
@@ -70,6 +78,8 @@ export function checkExtendedAcls(v: unknown, path: string): { value: ExtendedAc
   if (v.length > MAX_EXTENDED_ACL_RULES) return { value, errors: [{ path, message: `has ${v.length} rules, at most ${MAX_EXTENDED_ACL_RULES} are allowed` }] };
   /** weight -> path, per direction in/out ('both' claims both). */
   const seen = [new Map<number, string>(), new Map<number, string>()];
+  let entries = 0;
+  let tooMany = false;
   v.forEach((r, k) => {
     const p = `${path}[${k}]`;
     if (!isRecord(r)) {
@@ -156,6 +166,14 @@ export function checkExtendedAcls(v: unknown, path: string): { value: ExtendedAc
       else idle = it;
     }
     if (errors.length !== before) return;
+    entries += blocks(localPort) * blocks(remotePort) * (protocol === 'icmp' ? 2 : 1) * (dir === 'both' ? 2 : 1);
+    if (entries > MAX_CLASSIFIER_ENTRIES) {
+      if (!tooMany) {
+        tooMany = true;
+        errors.push({ path: p, message: `the rules up to here expand to more than ${MAX_CLASSIFIER_ENTRIES} classifier entries (each port range splits into up to 30 aligned blocks, local x remote): use fewer or wider-aligned ranges` });
+      }
+      return;
+    }
     const s: { -readonly [K in keyof ExtendedAclSpec]: ExtendedAclSpec[K] } = { direction: dir as AclDirection, action: act as 'allow' | 'deny', weight };
     if (protocol !== undefined) s.protocol = protocol;
     if (la !== null) s.localAddress = la.text;
