@@ -27,6 +27,7 @@ export const USAGE = `usage: xsctl [--socket PATH] [--json] COMMAND ...     (env
   ext order SWITCH NAME,NAME,...          new full order (capture*, filter*, forwarding?)
   mac SWITCH                              MAC table
   counters SWITCH [PORT]                  rx/tx frames and bytes, drops by reason
+  acl SWITCH PORT [--connections]         port ACLs and extended ACLs with hits, connection table, ACL drops
   network                                 the network virtualization policy as stored
   vsid list                               each virtualized switch's VSIDs: routing domain, prefix, tenant MTU, records
   record list                             lookup records, local or remote
@@ -358,6 +359,13 @@ async function command(words: string[], c: ApiClient, json: boolean, ctx: CliEnv
         (Array.isArray(b) ? b : []).map((m: Record<string, unknown>) => [str(m['mac']), str(m['vlan']), str(m['vsid']), str(m['port']),
           typeof m['ageMs'] === 'number' ? `${(m['ageMs'] / 1000).toFixed(1)}s` : '-'])));
     }
+    case 'acl': {
+      const [sw, port] = a.positionals(2, ['SWITCH', 'PORT']);
+      const conns = a.flag('--connections');
+      a.done();
+      const path = `/v1/switches/${enc(sw!)}/ports/${enc(port!)}/acl${conns ? '?connections=1' : ''}`;
+      return finish(await c.call('GET', path), json, io, aclText);
+    }
     case 'counters': {
       const [sw] = a.positionals(1, ['SWITCH']);
       const port = a.optionalPositional();
@@ -378,6 +386,33 @@ async function command(words: string[], c: ApiClient, json: boolean, ctx: CliEnv
     default:
       throw new UsageError(`unknown command ${cmd!}`);
   }
+}
+
+function aclText(b: unknown): string {
+  const r = isRecord(b) ? b : {};
+  const addr = (x: unknown, p: unknown): string => (x === undefined && p === undefined ? 'any' : `${str(x ?? 'any')}${p === undefined ? '' : ` port ${str(p)}`}`);
+  let out = `ACLS (most specific allow/deny decides; meter counts)\n`;
+  out += table(['#', 'DIRECTION', 'ACTION', 'LOCAL', 'REMOTE', 'FRAMES', 'BYTES'], list(r['acls']).map((x) => {
+    const rule = isRecord(x['rule']) ? x['rule'] : {};
+    return [str(x['index']), str(rule['direction']), str(rule['action']), str(rule['local'] ?? 'any'), str(rule['remote'] ?? 'any'), str(x['frames']), str(x['bytes'])];
+  }));
+  out += `\nEXTENDED ACLS (highest weight decides; evaluated first)\n`;
+  out += table(['#', 'WEIGHT', 'DIRECTION', 'ACTION', 'PROTOCOL', 'LOCAL', 'REMOTE', 'STATEFUL', 'FRAMES', 'BYTES'], list(r['extendedAcls']).map((x) => {
+    const rule = isRecord(x['rule']) ? x['rule'] : {};
+    return [str(x['index']), str(rule['weight']), str(rule['direction']), str(rule['action']), str(rule['protocol'] ?? 'any'),
+      addr(rule['localAddress'], rule['localPort']), addr(rule['remoteAddress'], rule['remotePort']),
+      rule['stateful'] === true ? `yes (idle ${str(rule['idleTimeoutSec'] ?? 240)}s)` : 'no', str(x['frames']), str(x['bytes'])];
+  }));
+  const ct = isRecord(r['connections']) ? r['connections'] : null;
+  out += ct === null ? '\nCONNECTIONS  none tracked (no stateful rule)\n'
+    : `\nCONNECTIONS  ${str(ct['size'])}/${str(ct['limit'])} tracked, ${str(ct['created'])} created, ${str(ct['expired'])} expired, ${str(ct['refused'])} refused (table full), ${str(ct['hits'])} frames admitted\n`;
+  const conns = list(r['connectionList']);
+  if (conns.length > 0) {
+    out += table(['PROTO', 'LOCAL', 'REMOTE', 'OPENED', 'STATE', 'RULE', 'EXPIRES'], conns.map((x) => [str(x['protocol']), str(x['local']), str(x['remote']),
+      str(x['opened']), str(x['state']), str(x['rule']), typeof x['expiresInMs'] === 'number' ? `${(x['expiresInMs'] / 1000).toFixed(1)}s` : '-']));
+  }
+  out += `DROPS  ${dropsText(r['drops'])}\n`;
+  return out;
 }
 
 function rows(b: unknown): Record<string, unknown>[] {

@@ -286,6 +286,10 @@ function routes(ctl: Controller): Route[] {
     const s = ctl.findSwitch(q.params[0]!);
     return s === undefined ? noSwitch(q.params[0]!) : ctl.counters(s, q.query.get('port') ?? undefined);
   });
+  add('GET', '/v1/switches/:x/ports/:x/acl', (q) => {
+    const s = ctl.findSwitch(q.params[0]!);
+    return s === undefined ? noSwitch(q.params[0]!) : ctl.acl(s, q.params[1]!, q.query.get('connections') === '1');
+  });
   add('GET', '/v1/switches/:x/counters/:x', (q) => {
     const s = ctl.findSwitch(q.params[0]!);
     return s === undefined ? noSwitch(q.params[0]!) : ctl.counters(s, q.params[1]!);

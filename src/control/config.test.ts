@@ -109,11 +109,50 @@ describe('validateDocument', () => {
     assert.equal(e.size, 15, [...e.keys()].join('\n'));
   });
 
-  it('rejects port policy and acls as not supported yet', () => {
+  it('rejects port policy as not supported yet; takes acls', () => {
     const e = errorsOf({ network: { routingDomains: [] }, switches: [{ name: 's', ports: [{ name: 'p', interface: { tap: 't' }, policy: {}, acls: [] }] }] });
     assert.equal(e.has('network'), false, 'network: is supported');
     assert.match(e.get('switches[0].ports[0].policy')!, /not supported yet/);
-    assert.match(e.get('switches[0].ports[0].acls')!, /not supported yet/);
+    assert.equal(e.has('switches[0].ports[0].acls'), false, 'acls: are supported');
+  });
+
+  it('validates port ACLs and extended ACLs with per-path errors, normalizes them, and round-trips', () => {
+    const port = (acls: unknown, extendedAcls: unknown): unknown => ({ switches: [{ name: 's', ports: [{ name: 'p', interface: { tap: 't' }, acls, extendedAcls }] }] });
+    const e = errorsOf(port(
+      [{ direction: 'sideways', action: 'deny', remote: '10.0.0.0/24' }, { direction: 'in', action: 'deny', remote: '10.0.0.5/24' },
+        { direction: 'in', action: 'allow' }, { direction: 'out', action: 'meter', local: '10.0.0.1', remote: 'fd00::/64' }, { direction: 'in', action: 'deny', remote: '02:00:00:00:00:zz' }],
+      [{ direction: 'out', action: 'allow', weight: 5, protocol: 'tcp', remotePort: '90-80' }, { direction: 'both', action: 'deny', weight: 5 },
+        { direction: 'out', action: 'deny', weight: 5 }, { direction: 'in', action: 'allow', weight: 1, protocol: 'icmp', localPort: 22 },
+        { direction: 'in', action: 'deny', weight: 2, stateful: true }, { direction: 'in', action: 'allow', weight: 3, idleTimeoutSec: 5 },
+        { direction: 'in', action: 'allow', weight: 0, protocol: 'sctp' }, { direction: 'in', action: 'allow', weight: 4, remoteAddress: '02:00:00:00:00:01' }],
+    ));
+    const want: [string, RegExp][] = [
+      ['switches[0].ports[0].acls[0].direction', /one of in, out, both/],
+      ['switches[0].ports[0].acls[1].remote', /host bits set/],
+      ['switches[0].ports[0].acls[2]', /needs a local or remote address/],
+      ['switches[0].ports[0].acls[3].remote', /mixes IPv4 \(local\) and IPv6 \(remote\)/],
+      ['switches[0].ports[0].acls[4].remote', /not an IP prefix/],
+      ['switches[0].ports[0].extendedAcls[0].remotePort', /range out of order/],
+      ['switches[0].ports[0].extendedAcls[2].weight', /weight 5 is already used for direction out at switches\[0\]\.ports\[0\]\.extendedAcls\[0\]/],
+      ['switches[0].ports[0].extendedAcls[3].localPort', /ports need protocol tcp or udp/],
+      ['switches[0].ports[0].extendedAcls[4].stateful', /only allow rules can be stateful/],
+      ['switches[0].ports[0].extendedAcls[5].idleTimeoutSec', /stateful rules only/],
+      ['switches[0].ports[0].extendedAcls[6].weight', /must be an integer 1\.\./],
+      ['switches[0].ports[0].extendedAcls[6].protocol', /tcp, udp, icmp or an IP protocol number/],
+      ['switches[0].ports[0].extendedAcls[7].remoteAddress', /only IP prefixes/],
+    ];
+    for (const [path, re] of want) assert.match(e.get(path) ?? `(no error at ${path}: ${[...e.keys()].join(', ')})`, re, path);
+    const ok = validateDocument(port(
+      [{ direction: 'in', action: 'deny', remote: '10.0.9.0/24' }, { direction: 'both', action: 'meter', local: '02-00-00-00-00-0A' }],
+      [{ direction: 'out', action: 'allow', weight: 10, protocol: 6, remotePort: '1024-2048', stateful: true, idleTimeoutSec: 2, remoteAddress: '10.0.0.2' }],
+    ));
+    assert.ok(ok.ok, JSON.stringify(ok));
+    if (!ok.ok) return;
+    const p = ok.value.switches[0]!.ports[0]!;
+    assert.deepEqual(p.acls, [{ direction: 'in', action: 'deny', remote: '10.0.9.0/24' }, { direction: 'both', action: 'meter', local: '02:00:00:00:00:0a' }]);
+    assert.deepEqual(p.extendedAcls, [{ direction: 'out', action: 'allow', weight: 10, protocol: 'tcp', remoteAddress: '10.0.0.2/32', remotePort: '1024-2048', stateful: true, idleTimeoutSec: 2 }]);
+    const again = validateDocument(toDocument(ok.value));
+    assert.deepEqual(again, ok);
   });
 
   it('checks interface kinds, types, vsid 0, internal default names, uplink', () => {

@@ -11,6 +11,8 @@ import {
 } from '../virtualization/model.js';
 import { type Ipv4Prefix, formatIpv4Address, ipv4PrefixContains, parseIpv4Address, parseIpv4Prefix } from '../wire/addresses.js';
 import { formatMac, isMulticastMac, parseMac } from '../wire/ethernet.js';
+import { type AclSpec, checkAcls } from '../policy/acl.js';
+import { checkExtendedAcls, type ExtendedAclSpec } from '../policy/extended-acl.js';
 
 export { VSID_MAX, VSID_MIN } from '../virtualization/model.js';
 
@@ -39,6 +41,9 @@ export interface PortSpec {
   readonly up: boolean;
   /** 0 = switch default. */
   readonly macLimit: number;
+  /** Port ACLs and extended ACLs (src/policy), normalized; empty lists when none. */
+  readonly acls: readonly AclSpec[];
+  readonly extendedAcls: readonly ExtendedAclSpec[];
 }
 
 export interface ExtensionSpec {
@@ -140,7 +145,6 @@ function typeName(v: unknown): string {
 
 const NOT_YET: Record<string, string> = {
   policy: 'port policy (QoS, guards, mirroring) is not supported yet',
-  acls: 'port ACLs are not supported yet',
 };
 
 class Checker {
@@ -293,7 +297,7 @@ function checkInterface(c: Checker, v: unknown, path: string): InterfaceSpec | n
 }
 
 function checkPort(c: Checker, v: unknown, path: string): PortSpec | null {
-  if (!c.object(v, path, ['name', 'interface', 'mac', 'vlan', 'vsid', 'offload', 'up', 'macLimit'])) return null;
+  if (!c.object(v, path, ['name', 'interface', 'mac', 'vlan', 'vsid', 'offload', 'up', 'macLimit', 'acls', 'extendedAcls'])) return null;
   const before = c.errors.length;
   const nameRaw = c.string(v['name'], `${path}.name`);
   let name: string | null = null;
@@ -315,8 +319,11 @@ function checkPort(c: Checker, v: unknown, path: string): PortSpec | null {
   const up = c.bool(v['up'], `${path}.up`, true);
   let macLimit = 0;
   if (v['macLimit'] !== undefined) macLimit = c.int(v['macLimit'], `${path}.macLimit`, 0, MAC_LIMIT_MAX) ?? 0;
+  const acls = checkAcls(v['acls'], `${path}.acls`);
+  const extendedAcls = checkExtendedAcls(v['extendedAcls'], `${path}.extendedAcls`);
+  for (const e of [...acls.errors, ...extendedAcls.errors]) c.err(e.path, e.message);
   if (c.errors.length !== before || name === null || iface === null) return null;
-  return { name, interface: iface, mac, vlan, vsid, offload, up, macLimit };
+  return { name, interface: iface, mac, vlan, vsid, offload, up, macLimit, acls: acls.value, extendedAcls: extendedAcls.value };
 }
 
 function checkExtension(c: Checker, v: unknown, path: string): ExtensionSpec | null {
@@ -815,6 +822,8 @@ export function portDoc(p: PortSpec): Record<string, unknown> {
   if (!p.offload) o['offload'] = false;
   if (!p.up) o['up'] = false;
   if (p.macLimit !== 0) o['macLimit'] = p.macLimit;
+  if (p.acls.length > 0) o['acls'] = p.acls.map((r) => ({ ...r }));
+  if (p.extendedAcls.length > 0) o['extendedAcls'] = p.extendedAcls.map((r) => ({ ...r }));
   return o;
 }
 

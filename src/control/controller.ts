@@ -361,4 +361,24 @@ export class Controller {
     }
     return { status: 200, body: { switch: rs === undefined ? zeroCounters() : rs.sw.switchCounters(), ports } };
   }
+
+  /** A port's ACLs and extended ACLs with hit counters, its connection table, and its ACL drops. */
+  acl(s: SwitchSpec, port: string, withConnections = false): Outcome {
+    const sp = s.ports.find((p) => p.name === port);
+    if (sp === undefined) return fail(404, `switch ${s.name} has no port ${port}${port === UPLINK_PORT ? ' with ACLs (the uplink has none)' : ''}`, 'port');
+    const rs = this.reconciler.switch(s.name);
+    const rp = rs?.ports.get(port);
+    const st = rs === undefined || rp === undefined ? null : rs.sw.portAcl(rp.id, withConnections);
+    const c = rs === undefined || rp === undefined ? zeroCounters() : rs.sw.portCounters(rp.id);
+    const body = st ?? {
+      acls: sp.acls.map((rule, index) => ({ index, rule, frames: 0, bytes: 0 })),
+      extendedAcls: sp.extendedAcls.map((rule, index) => ({ index, rule, frames: 0, bytes: 0 })),
+      extendedTuples: { in: 0, out: 0 },
+      connections: null,
+    };
+    return {
+      status: 200,
+      body: { switch: s.name, port, ...body, drops: { 'acl-deny': c.drops['acl-deny'] ?? 0, 'extended-acl-deny': c.drops['extended-acl-deny'] ?? 0 } },
+    };
+  }
 }

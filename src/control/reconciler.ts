@@ -158,6 +158,8 @@ export function portConfig(sp: PortSpec): PortConfig {
     vsid: sp.vsid,
     up: sp.up,
     macLimit: sp.macLimit,
+    ...(sp.acls.length > 0 ? { acls: sp.acls } : {}),
+    ...(sp.extendedAcls.length > 0 ? { extendedAcls: sp.extendedAcls } : {}),
   };
 }
 

@@ -24,6 +24,9 @@ export const DROP_REASONS = {
   'gso-unsupported': 'a large segment the destination cannot carry and the switch cannot segment',
   'inject-invalid': 'an injected or originated frame was malformed',
   'inject-queue-full': "the switch's queue for frames originated or cloned by extensions was full",
+  // port ACLs (src/policy)
+  'acl-deny': 'denied by a port ACL (the most specific matching rule of the input port, out, or of the destination, in)',
+  'extended-acl-deny': 'denied by an extended port ACL (the matching rule of highest weight; no tracked connection admitted it)',
   // network virtualization (src/virtualization)
   'bad-encap': 'malformed NVGRE/GRE or VXLAN packet on the underlay (flags, protocol, lengths, outer fragment)',
   'unknown-vsid': 'tunnel packet or frame for a VSID that has no virtual subnet on this host',

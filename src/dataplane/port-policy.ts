@@ -1,18 +1,35 @@
 // dataplane/port-policy.ts: built-in port policy at the switch edge, between the forwarding decision and egress.
-// Today it enforces the VSID rule (a destination in another virtual subnet is excluded; external ports carry
-// every VSID: the virtualization layer below them encapsulates); issue 4 adds ACLs, guards and QoS here.
+// It enforces the VSID rule (a destination in another virtual subnet is excluded; external ports carry
+// every VSID: the virtualization layer below them encapsulates) and the port ACLs of src/policy (out-direction
+// rules of the input port drop the frame; in-direction rules of a destination exclude that destination).
 
 import type { Batch } from './frame.js';
 import type { PortTable } from './port-table.js';
+import type { DropReason } from './drop.js';
+import type { Millis } from './types.js';
+import { Flow } from '../policy/flow.js';
+import { DIR_IN, DIR_OUT, type PortAcl, VERDICT_ACL_DENY, VERDICT_ALLOW } from '../policy/port-acl.js';
+
+/** The L3/L4 fields of the frame being checked, parsed once per frame for every ACL it meets. */
+const aclFlow = new Flow();
 
 /**
  * For frames [lo, hi) not dropped and not trusted: exclude destinations that are gone, down, the input port,
  * or in another VSID. A frame left with no live destination is dropped with the most telling reason.
  */
-export function applyPortPolicy(b: Batch, lo: number, hi: number, ports: PortTable): void {
+export function applyPortPolicy(b: Batch, lo: number, hi: number, ports: PortTable, now: Millis = 0): void {
   for (let i = lo; i < hi; i++) {
     const m = b.meta[i]!;
     if (m.drop !== null) continue;
+    aclFlow.invalidate();
+    if (!m.trusted) {
+      const r = aclOut(b, i, ports, now);
+      if (r !== null) {
+        m.drop = r;
+        continue;
+      }
+    }
+    let acl: DropReason | null = null;
     const d = m.dest;
     let live = 0;
     let vsid = 0;
@@ -32,12 +49,35 @@ export function applyPortPolicy(b: Batch, lo: number, hi: number, ports: PortTab
       } else if (!p.up) {
         d.exclude(k);
         down++;
+      } else if (p.acl !== null && !m.trusted && aclIn(b, i, p.acl, now) !== VERDICT_ALLOW) {
+        d.exclude(k);
+        acl = aclFlowVerdict;
       } else {
         live++;
       }
     }
     if (live === 0) {
-      m.drop = vsid > 0 ? 'vsid-mismatch' : down > 0 ? 'port-down' : hairpin > 0 ? 'hairpin' : 'no-destination';
+      m.drop = acl !== null ? acl : vsid > 0 ? 'vsid-mismatch' : down > 0 ? 'port-down' : hairpin > 0 ? 'hairpin' : 'no-destination';
     }
   }
+}
+
+// ---- port ACLs (src/policy): out = frames from the VM (its input port), in = frames to the VM (each destination)
+
+let aclFlowVerdict: DropReason = 'acl-deny';
+
+function aclOut(b: Batch, i: number, ports: PortTable, now: Millis): DropReason | null {
+  const m = b.meta[i]!;
+  const p = ports.get(m.inPort);
+  if (p === undefined || p.acl === null) return null;
+  aclFlow.parse(b.slab, m);
+  const v = p.acl.evaluate(aclFlow, DIR_OUT, now);
+  return v === VERDICT_ALLOW ? null : v === VERDICT_ACL_DENY ? 'acl-deny' : 'extended-acl-deny';
+}
+
+function aclIn(b: Batch, i: number, acl: PortAcl, now: Millis): number {
+  aclFlow.parse(b.slab, b.meta[i]!);
+  const v = acl.evaluate(aclFlow, DIR_IN, now);
+  aclFlowVerdict = v === VERDICT_ACL_DENY ? 'acl-deny' : 'extended-acl-deny';
+  return v;
 }

@@ -8,6 +8,7 @@ import { Batch, slotSizeFor } from './frame.js';
 import type { PortConfig } from './switch-api.js';
 import type { PortId } from './types.js';
 import { PortVlan } from './vlan.js';
+import { PortAcl } from '../policy/port-acl.js';
 
 export const DEFAULT_MTU = 1500;
 
@@ -19,6 +20,8 @@ export class PortState {
   external: boolean;
   maxFrameLen: number;
   info: PortInfo;
+  /** ACLs and connection table (null: no rules; kept across reconfigure so counters and connections survive). */
+  acl: PortAcl | null = null;
   readonly rx: Batch;
   /** Frame indices of the batch being sent to this port (filled per batch, per destination). */
   readonly txIdx: Uint16Array;
@@ -46,6 +49,7 @@ export class PortState {
     this.external = cfg.kind === 'external';
     this.maxFrameLen = (cfg.mtu ?? DEFAULT_MTU) + 14;
     this.info = makeInfo(id, cfg);
+    this.setAcl(cfg);
     this.rx = new Batch(batchSize, slotSizeFor(backend.maxFrameBytes));
     this.txIdx = new Uint16Array(txIdxCapacity);
     this.txFlags = new Uint8Array(txIdxCapacity);
@@ -61,6 +65,15 @@ export class PortState {
     this.external = cfg.kind === 'external';
     this.maxFrameLen = (cfg.mtu ?? DEFAULT_MTU) + 14;
     this.info = makeInfo(this.id, cfg);
+    this.setAcl(cfg);
+  }
+
+  private setAcl(cfg: PortConfig): void {
+    const has = (cfg.acls?.length ?? 0) + (cfg.extendedAcls?.length ?? 0) > 0;
+    if (!has && this.acl === null) return;
+    const a = this.acl ?? new PortAcl();
+    a.set(cfg.acls, cfg.extendedAcls);
+    this.acl = a.empty ? null : a;
   }
 }
 

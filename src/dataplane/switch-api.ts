@@ -4,6 +4,9 @@
 import type { Extension, ExtensionKind, Logger } from '../extensions/api.js';
 import type { PortBackend } from '../io/backend.js';
 import type { DropReason } from './drop.js';
+import type { AclSpec } from '../policy/acl.js';
+import type { ExtendedAclSpec } from '../policy/extended-acl.js';
+import type { PortAclStatus } from '../policy/port-acl.js';
 import type { Clock, PortId } from './types.js';
 import type { VirtualizationStatus } from '../virtualization/api.js';
 import type { HostNetworkInput } from '../virtualization/model.js';
@@ -27,6 +30,9 @@ export interface PortConfig {
   readonly macLimit: number;
   /** IP MTU of the port (default 1500): a frame longer than mtu + 14 (tag removed) without GSO is 'oversize'. */
   readonly mtu?: number;
+  /** Port ACLs (src/policy/acl.ts) and extended ACLs (src/policy/extended-acl.ts); changed live. */
+  readonly acls?: readonly AclSpec[];
+  readonly extendedAcls?: readonly ExtendedAclSpec[];
 }
 
 export interface SwitchOptions {
@@ -103,6 +109,8 @@ export interface SwitchApi {
   macTable(): MacEntry[];
   portCounters(id: PortId): PortCounters;
   switchCounters(): PortCounters;
+  /** The port's ACL rules with hit counters and its connection table (null: no rules on the port). */
+  portAcl(id: PortId, withConnections?: boolean): PortAclStatus | null;
   /** Process every pending frame on every port until none is left or `maxBatches` ran; returns frames handled. */
   poll(maxBatches?: number): number;
   /**

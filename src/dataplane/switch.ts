@@ -28,6 +28,7 @@ import { NO_PORT, SystemClock, type Clock, type Millis, type PortId } from './ty
 import type { LocalPorts, VirtualizationHost, VirtualizationLayer, VirtualizationStatus } from '../virtualization/api.js';
 import { Virtualization } from '../virtualization/layer.js';
 import type { HostNetworkInput } from '../virtualization/model.js';
+import type { PortAclStatus } from '../policy/port-acl.js';
 import { PortVlan, classifyIngress, egressTci, popTag, pushTag, type IngressPort } from './vlan.js';
 
 /** Batches one port may run per wake-up before the others get a turn. */
@@ -230,6 +231,11 @@ export class Switch implements SwitchApi {
     return this.counters.snapshot();
   }
 
+  portAcl(id: PortId, withConnections = false): PortAclStatus | null {
+    const a = this.mustPort(id).acl;
+    return a === null ? null : a.status(this.clock.now(), withConnections);
+  }
+
   /** Frame accounting and MAC learning counters (received = forwarded + dropped + undelivered, after a poll). */
   frameTotals(): Readonly<FrameTotals> {
     return { ...this.totals };
@@ -380,6 +386,7 @@ export class Switch implements SwitchApi {
     if (now - this.lastExpire < 1000) return;
     this.lastExpire = now;
     this.macs.expire(now);
+    for (const p of this.ports.list) if (p.acl !== null) p.acl.expire(now);
   }
 
   /** Event-loop wake-up for one port: batches until empty or the budget is spent (then yield to other ports). */
@@ -518,7 +525,7 @@ export class Switch implements SwitchApi {
       else forwardBuiltIn(b, lo, hi, null, this.macs, this.ports, now, this.totals, this.net, this.local);
       if (trace !== null) this.traceDest(trace, pipe.forwarderActive ? `forward ${pipe.forwarder!.name}` : 'forward built-in', b, lo, hi);
     }
-    applyPortPolicy(b, lo, hi, this.ports);
+    applyPortPolicy(b, lo, hi, this.ports, now);
     if (trace !== null) this.traceDest(trace, 'port policy', b, lo, hi);
     let live = false;
     for (let i = lo; i < hi; i++) {

@@ -1,0 +1,146 @@
+// policy/flow.ts: the L2-L4 fields ACLs match on, parsed once per frame into one preallocated record (no
+// allocation per frame). Addresses are uint32 words (IPv4 in word 0, IPv6 in words 0..3, network order); MACs are
+// 48-bit numbers. Ingress classification already checked the IPv4/IPv6 header against the frame, but every read
+// here is still bounds-checked: a short L4 header just leaves the ports at 0 (l4 false).
+
+import type { FrameMeta } from '../dataplane/frame.js';
+import { ETHERTYPE_IPV4, ETHERTYPE_IPV6 } from '../wire/ethernet.js';
+
+export const PROTO_ICMP = 1;
+export const PROTO_TCP = 6;
+export const PROTO_UDP = 17;
+export const PROTO_ICMPV6 = 58;
+
+export const TCP_FIN = 0x01;
+export const TCP_SYN = 0x02;
+export const TCP_RST = 0x04;
+export const TCP_ACK = 0x10;
+
+export class Flow {
+  /** 4, 6, or 0 (not IP). */
+  family = 0;
+  proto = 0;
+  readonly src = new Uint32Array(4);
+  readonly dst = new Uint32Array(4);
+  /** TCP/UDP ports; for ICMP echo request/reply both are the identifier. */
+  sport = 0;
+  dport = 0;
+  /** The transport header was read (ports valid); false for non-first fragments and cut headers. */
+  l4 = false;
+  tcpFlags = 0;
+  /** ICMP/ICMPv6 type, -1 when not ICMP. */
+  icmpType = -1;
+  /** The frame is an ICMP echo request (creates state) or reply. */
+  echoRequest = false;
+  echoReply = false;
+  srcMac = 0;
+  dstMac = 0;
+  /** Bytes of the frame (hit counters). */
+  len = 0;
+  /** Parsed for the current frame (set by parse, cleared by invalidate). */
+  valid = false;
+
+  invalidate(): void {
+    this.valid = false;
+  }
+
+  /** Fill from frame m in slab (cheap when the flow is already parsed for this frame). */
+  parse(slab: Uint8Array, m: FrameMeta): void {
+    if (this.valid) return;
+    this.valid = true;
+    this.srcMac = m.srcMac;
+    this.dstMac = m.dstMac;
+    this.len = m.len;
+    this.family = 0;
+    this.proto = 0;
+    this.sport = 0;
+    this.dport = 0;
+    this.l4 = false;
+    this.tcpFlags = 0;
+    this.icmpType = -1;
+    this.echoRequest = false;
+    this.echoReply = false;
+    const s = this.src;
+    const d = this.dst;
+    s[0] = s[1] = s[2] = s[3] = 0;
+    d[0] = d[1] = d[2] = d[3] = 0;
+    const base = m.off + m.l3Off;
+    const end = m.off + m.len;
+    let l4 = -1;
+    if (m.etherType === ETHERTYPE_IPV4) {
+      if (base + 20 > end) return;
+      this.family = 4;
+      const ihl = (slab[base]! & 0x0f) * 4;
+      this.proto = slab[base + 9]!;
+      u32(slab, base + 12, s, 0);
+      u32(slab, base + 16, d, 0);
+      const fragOff = ((slab[base + 6]! & 0x1f) << 8) | slab[base + 7]!;
+      if (fragOff === 0 && ihl >= 20) l4 = base + ihl;
+    } else if (m.etherType === ETHERTYPE_IPV6) {
+      if (base + 40 > end) return;
+      this.family = 6;
+      for (let i = 0; i < 4; i++) {
+        u32(slab, base + 8 + 4 * i, s, i);
+        u32(slab, base + 24 + 4 * i, d, i);
+      }
+      let nh = slab[base + 6]!;
+      let p = base + 40;
+      // walk at most 8 extension headers (hop-by-hop, routing, destination options, fragment)
+      for (let k = 0; k < 8; k++) {
+        if (nh === 0 || nh === 43 || nh === 60) {
+          if (p + 8 > end) return;
+          nh = slab[p]!;
+          p += (slab[p + 1]! + 1) * 8;
+        } else if (nh === 44) {
+          if (p + 8 > end) return;
+          const fo = ((slab[p + 2]! << 8) | slab[p + 3]!) & 0xfff8;
+          nh = slab[p]!;
+          p += 8;
+          if (fo !== 0) {
+            this.proto = nh;
+            return;
+          }
+        } else {
+          break;
+        }
+      }
+      this.proto = nh;
+      l4 = p;
+    } else {
+      return;
+    }
+    if (l4 < 0) return;
+    const pr = this.proto;
+    if (pr === PROTO_TCP) {
+      if (l4 + 14 > end) return;
+      this.sport = (slab[l4]! << 8) | slab[l4 + 1]!;
+      this.dport = (slab[l4 + 2]! << 8) | slab[l4 + 3]!;
+      this.tcpFlags = slab[l4 + 13]!;
+      this.l4 = true;
+    } else if (pr === PROTO_UDP) {
+      if (l4 + 8 > end) return;
+      this.sport = (slab[l4]! << 8) | slab[l4 + 1]!;
+      this.dport = (slab[l4 + 2]! << 8) | slab[l4 + 3]!;
+      this.l4 = true;
+    } else if (pr === PROTO_ICMP || pr === PROTO_ICMPV6) {
+      if (l4 + 8 > end) return;
+      const t = slab[l4]!;
+      this.icmpType = t;
+      this.l4 = true;
+      const req = pr === PROTO_ICMP ? t === 8 : t === 128;
+      const rep = pr === PROTO_ICMP ? t === 0 : t === 129;
+      if (req || rep) {
+        this.echoRequest = req;
+        this.echoReply = rep;
+        // the identifier in both port fields: the key is the same seen from either end
+        this.sport = (slab[l4 + 4]! << 8) | slab[l4 + 5]!;
+        this.dport = this.sport;
+      }
+    }
+  }
+}
+
+/** Store the big-endian word at b[o] into out[i] (no uint32 return value: it could be boxed). */
+function u32(b: Uint8Array, o: number, out: Uint32Array, i: number): void {
+  out[i] = (b[o]! << 24) | (b[o + 1]! << 16) | (b[o + 2]! << 8) | b[o + 3]!;
+}
