@@ -9,7 +9,8 @@ import { formatIpv4Address, parseIpv4Address } from '../wire/addresses.js';
 import { resolveExtensionPaths } from './config.js';
 import { type ControlLogger, type Controller, type Outcome, type PlainDoc, fail } from './controller.js';
 
-export const MAX_BODY_BYTES = 1 << 20;
+/** Largest request body: a document with tens of thousands of ACL rules or lookup records fits (about 100 B each). */
+export const MAX_BODY_BYTES = 16 << 20;
 
 type Handler = (req: Request) => Promise<Outcome> | Outcome;
 interface Request {
@@ -411,7 +412,7 @@ async function handle(table: Route[], req: IncomingMessage, res: ServerResponse,
     return;
   }
   if (body === null) {
-    send(res, fail(413, `request body larger than ${MAX_BODY_BYTES} bytes (1 MiB)`), true);
+    send(res, fail(413, `request body larger than ${MAX_BODY_BYTES} bytes (${MAX_BODY_BYTES >> 20} MiB)`), true);
     return;
   }
   let parsed: unknown;
