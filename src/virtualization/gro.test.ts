@@ -404,6 +404,16 @@ describe('gro: what does not merge', () => {
     assert.deepEqual(shape(b), [2, 0, 1, 2, 0]);
   });
 
+  it('a frame of the flow with IPv4 options or fragmented in between ends the run (nothing overtakes it)', () => {
+    for (const o of [{ ipOptions: true }, { mf: true }] as Partial<SegOpts>[]) {
+      const segs = run(4, 1448);
+      const s3 = segs[2]!;
+      const odd = seg({ seq: be32(s3, ETH + 24), pay: s3.subarray(66), id: 9, ...o });
+      const { b } = gro([segs[0]!, segs[1]!, odd, s3, segs[3]!]);
+      assert.deepEqual(shape(b), [2, 0, 1, 2, 0]);
+    }
+  });
+
   it('frames not from the tunnel (vsid 0), another VSID, a GSO frame or a dropped one are left alone', () => {
     const segs = run(3, 1448);
     const b = batchOf(segs);

@@ -198,6 +198,11 @@ export class Gro {
       if (m.len < ETH_HLEN + 40 || end > u8.length || u8[l3 + 9] !== IPPROTO_TCP) continue; // not TCP: no flow of ours
       const saddr = rd32(u8, l3 + 12);
       const daddr = rd32(u8, l3 + 16);
+      if (u8[l3] !== 0x45 || (u8[l3 + 6]! & 0xbf) !== 0 || u8[l3 + 7] !== 0) {
+        // IPv4 options or a fragment: no ports to tell its flow by; whatever runs these addresses have end here
+        this.closeAddresses(b, m.vsid, saddr, daddr);
+        continue;
+      }
       const l4 = l3 + 20;
       const ports = rd32(u8, l4);
       const f = this.find(m.vsid, saddr, daddr, ports);
@@ -209,9 +214,6 @@ export class Gro {
       let trusted = m.dataValid;
       if (m.needsCsum) trusted = m.csumStart === ETH_HLEN + 20 && m.csumOffset === 16;
       if (
-        u8[l3] !== 0x45 ||
-        (u8[l3 + 6]! & 0xbf) !== 0 || // fragment, MF or the reserved bit: DF only
-        u8[l3 + 7] !== 0 ||
         l3 + tot !== end || // Ethernet padding (a tiny segment) or a short frame
         thl < 20 ||
         payLen <= 0 ||
@@ -266,6 +268,12 @@ export class Gro {
       if (this.ports[f] === ports && this.src[f] === saddr && this.dst[f] === daddr && this.vsid[f] === vsid) return f;
     }
     return -1;
+  }
+
+  private closeAddresses(b: Batch, vsid: number, saddr: number, daddr: number): void {
+    for (let f = this.open - 1; f >= 0; f--) {
+      if (this.src[f] === saddr && this.dst[f] === daddr && this.vsid[f] === vsid) this.close(b, f);
+    }
   }
 
   /** A free flow slot: the next one, or the oldest-opened flushed to make room. */
