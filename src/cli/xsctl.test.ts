@@ -186,7 +186,11 @@ describe('xsctl against xswitchd', () => {
     assert.equal(xsctl('ext', 'del', 'sw2', 'cap').code, 0);
     assert.equal(xsctl('ext', 'del', 'sw2', 'cap').code, 1);
     assert.deepEqual(okJson('mac', 'sw2'), []);
-    assert.deepEqual(okJson('counters', 'sw2'), { switch: { rxFrames: 0, rxBytes: 0, txFrames: 0, txBytes: 0, drops: {} }, ports: {} });
+    assert.deepEqual(okJson('counters', 'sw2'), {
+      switch: { rxFrames: 0, rxBytes: 0, txFrames: 0, txBytes: 0, drops: {}, gro: { segments: 0, superFrames: 0 } },
+      ports: {},
+    });
+    assert.match(xsctl('counters', 'sw2').stdout, /\nGRO \(switch sw2\): 0 segments coalesced into 0 super-frames\n$/);
     assert.equal(xsctl('mac', 'nope').code, 1);
     const nf = xsctl('--json', 'counters', 'nope');
     assert.equal(nf.code, 1);

@@ -26,7 +26,7 @@ export const USAGE = `usage: xsctl [--socket PATH] [--json] COMMAND ...     (env
   ext del SWITCH NAME | ext enable SWITCH NAME | ext disable SWITCH NAME | ext list SWITCH
   ext order SWITCH NAME,NAME,...          new full order (capture*, filter*, forwarding?)
   mac SWITCH                              MAC table
-  counters SWITCH [PORT]                  rx/tx frames and bytes, drops by reason
+  counters SWITCH [PORT]                  rx/tx frames and bytes, drops by reason; the switch's GRO totals
   acl SWITCH PORT [--connections]         port ACLs and extended ACLs with hits, connection table, ACL drops
   network                                 the network virtualization policy as stored
   vsid list                               each virtualized switch's VSIDs: routing domain, prefix, tenant MTU, records
@@ -380,7 +380,11 @@ async function command(words: string[], c: ApiClient, json: boolean, ctx: CliEnv
         };
         for (const [n, x] of Object.entries(isRecord(r['ports']) ? r['ports'] : {})) row(n, x);
         if (port === undefined) row(`(switch ${sw!})`, r['switch']);
-        return table(['PORT', 'RX-FRAMES', 'RX-BYTES', 'TX-FRAMES', 'TX-BYTES', 'DROPS'], rows);
+        const out = table(['PORT', 'RX-FRAMES', 'RX-BYTES', 'TX-FRAMES', 'TX-BYTES', 'DROPS'], rows);
+        const sc = isRecord(r['switch']) ? r['switch'] : {};
+        const gro = isRecord(sc['gro']) ? sc['gro'] : null;
+        if (port !== undefined || gro === null) return out;
+        return `${out}${out.endsWith('\n') ? '' : '\n'}GRO (switch ${sw!}): ${str(gro['segments'])} segments coalesced into ${str(gro['superFrames'])} super-frames\n`;
       });
     }
     default:

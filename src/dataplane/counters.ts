@@ -41,6 +41,7 @@ export class CounterBlock {
  * Switch-wide frame accounting. Every frame that enters the pipeline (received on a port or injected by an
  * extension) ends exactly one way: forwarded (sent to at least one port), dropped (one reason), or undelivered
  * (it had destinations but every port refused it: those refusals are counted per destination as tx-full etc.).
+ * Frames of the external port may also end before the pipeline: consumed, or merged into a super-frame.
  */
 export class FrameTotals {
   received = 0;
@@ -50,6 +51,8 @@ export class FrameTotals {
   undelivered = 0;
   /** Handled by the switch itself instead of forwarded (underlay ARP for our provider addresses). */
   consumed = 0;
+  /** Decapsulated TCP segments merged into an earlier segment's super-frame (GRO): they end there. */
+  merged = 0;
   /** New MACs not learned because a switch or port limit was reached (a counter, not a drop). */
   macLearnRefused = 0;
   /** MACs that moved from one port to another. */

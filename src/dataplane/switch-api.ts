@@ -73,6 +73,11 @@ export interface PortCounters {
   txBytes: number;
   /** Drops counted against this port (as source, or as destination on tx), by reason. Only non-zero reasons. */
   drops: Partial<Record<DropReason, number>>;
+  /**
+   * Switch totals only: receive coalescing of decapsulated TCP segments at the external port (segments that went
+   * into super-frames, first segments included; super-frames built).
+   */
+  gro?: { segments: number; superFrames: number };
 }
 
 export interface MacEntry {

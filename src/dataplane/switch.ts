@@ -26,6 +26,7 @@ import type {
 } from './switch-api.js';
 import { NO_PORT, SystemClock, type Clock, type Millis, type PortId } from './types.js';
 import type { LocalPorts, VirtualizationHost, VirtualizationLayer, VirtualizationStatus } from '../virtualization/api.js';
+import { Gro } from '../virtualization/gro.js';
 import { Virtualization } from '../virtualization/layer.js';
 import type { HostNetworkInput } from '../virtualization/model.js';
 import type { PortAclStatus } from '../policy/port-acl.js';
@@ -112,6 +113,8 @@ export class Switch implements SwitchApi {
   private readonly innerPort = { vlan: PortVlan.from({ mode: 'access', id: 0 }), vsid: 0, up: true, maxFrameLen: MAX_INJECT_FRAME };
   private uplinkBatch: Batch | null = null;
   private readonly uplinkIdx = new Uint16Array(1);
+  /** Coalescing of decapsulated TCP segments at the external port (its counters are the switch's). */
+  private readonly gro = new Gro();
 
   constructor(opts: SwitchOptions) {
     this.name = opts.name;
@@ -228,7 +231,9 @@ export class Switch implements SwitchApi {
   }
 
   switchCounters(): PortCounters {
-    return this.counters.snapshot();
+    const c = this.counters.snapshot();
+    c.gro = { segments: this.gro.segments, superFrames: this.gro.superFrames };
+    return c;
   }
 
   portAcl(id: PortId, withConnections = false): PortAclStatus | null {
@@ -473,28 +478,36 @@ export class Switch implements SwitchApi {
    */
   private uplinkIngress(net: VirtualizationLayer, b: Batch, p: PortState, n: number, now: Millis): number {
     const inner = this.innerPort;
-    let keep = n;
-    for (let i = 0; i < keep; ) {
+    let tunneled = false;
+    for (let i = 0; i < n; i++) {
       const m = b.meta[i]!;
-      if (m.drop === null) {
-        net.uplinkIngress(b, i, now);
-        if (m.drop === null && m.vsid !== 0 && !m.consumed) {
-          inner.vsid = m.vsid;
-          const r = classifyIngress(b.slab, m, inner);
-          if (r !== null) m.drop = r;
-        }
+      if (m.drop !== null) continue;
+      net.uplinkIngress(b, i, now);
+      if (m.drop === null && m.vsid !== 0 && !m.consumed) {
+        inner.vsid = m.vsid;
+        const r = classifyIngress(b.slab, m, inner);
+        if (r !== null) m.drop = r;
+        else tunneled = true;
       }
-      if (!m.consumed) {
-        i++;
-        continue;
+    }
+    // segments of one TCP flow become one super-frame: one write and one trip through the VM's stack
+    const merged = tunneled ? this.gro.run(b, 0, n) : 0;
+    this.totals.merged += merged;
+    // consumed frames (and merged-away segments) to the end, the others keeping their order (meta objects move
+    // with their frames: offsets are absolute)
+    let keep = 0;
+    for (let i = 0; i < n; i++) {
+      const m = b.meta[i]!;
+      if (m.consumed) continue;
+      if (i !== keep) {
+        b.meta[i] = b.meta[keep]!;
+        b.meta[keep] = m;
       }
-      // swap the consumed frame to the end (meta objects move with their frames: offsets are absolute)
-      keep--;
-      b.meta[i] = b.meta[keep]!;
-      b.meta[keep] = m;
+      keep++;
     }
     for (let i = keep; i < n; i++) {
       const m = b.meta[i]!;
+      if (m.vsid !== 0) continue; // merged into an earlier segment (counted above)
       this.totals.consumed++;
       if (m.dest.count === 0) continue;
       // an answer for the underlay (ARP reply for our PA): straight back out of the external port

@@ -143,12 +143,22 @@ describe('two hosts, tenants red and blue with identical CAs and MACs', { timeou
           if (size === RED_PING) sent.redPings += PINGS;
           else sent.bluePings += PINGS;
         }
+        const superFrames = async (): Promise<number> => {
+          let n = 0;
+          for (const h of mh.hosts) n += (await mh.counters(h.name)).switch.gro?.superFrames ?? 0;
+          return n;
+        };
+        const groBefore = await superFrames();
         for (const [server, client, port] of [[red2, red1, RED_PORT], [blue2, blue1, BLUE_PORT]] as const) {
           const r = await mh.iperf3(server, client, { port, seconds: 2 });
           assert.ok(r.ok, `${phase.rule}: iperf3 ${client.name} -> ${server.name}: ${r.error ?? ''} ${r.client.stderr}\n${mh.logs()}`);
           assert.ok(r.bytes > 1_000_000, `${phase.rule}: iperf3 ${client.name} -> ${server.name} moved only ${r.bytes} bytes`);
           tc.diagnostic(`${phase.rule}: iperf3 ${client.name} -> ${server.name}: ${(r.bitsPerSecond / 1e6).toFixed(0)} Mbit/s, ${r.bytes} bytes`);
         }
+        // The receiving switch coalesced the MTU-size segments of the bulk TCP into super-frames for the VM (GRO)
+        const gro = (await superFrames()) - groBefore;
+        tc.diagnostic(`${phase.rule}: ${gro} super-frames built by GRO`);
+        if (phase.rule !== 'rewrite') assert.ok(gro > 0, `${phase.rule}: no GRO super-frames after bulk TCP`);
       } finally {
         await ul.stop();
         await ctl?.stop();

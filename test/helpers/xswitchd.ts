@@ -28,6 +28,8 @@ export interface PortCounters {
   txFrames: number;
   txBytes: number;
   drops: Record<string, number>;
+  /** Switch totals only: receive coalescing at the external port. */
+  gro?: { segments: number; superFrames: number };
 }
 export interface Counters {
   switch: PortCounters;

@@ -78,8 +78,12 @@ describe('interop: Linux kernel vxlan peer', { timeout: 300_000 }, () => {
       assert.equal(await cap.count(`ip.src == ${vm.pa} && !(vxlan.vni == ${VSID} && ip.flags.df == 1)`), 0);
       console.log(`# underlay: ${fromPeer} VXLAN ICMP packets from the kernel peer, ${toPeer} from xswitch (VNI ${VSID})`);
 
+      const groBefore = (await mh.counters('h1')).switch.gro?.superFrames ?? 0;
       const tcp1 = await iperf3(mh.topo, vm.ns, vm.ca, peer.vmNs, { seconds: 2 });
       assert.ok(tcp1.ok, `iperf3 peer -> xswitch: ${tcp1.error} ${tcp1.client.stderr}`);
+      const gro = ((await mh.counters('h1')).switch.gro?.superFrames ?? 0) - groBefore;
+      console.log(`# GRO: ${gro} super-frames built from the peer's segments`);
+      assert.ok(gro > 0, 'the peer sends MTU-size segments over the veth underlay: xswitch coalesces them for its VM');
       const tcp2 = await iperf3(mh.topo, peer.vmNs, peer.vmIp, vm.ns, { seconds: 2 });
       assert.ok(tcp2.ok, `iperf3 xswitch -> peer: ${tcp2.error} ${tcp2.client.stderr}`);
       console.log(`# iperf3 peer->xswitch ${(tcp1.bitsPerSecond / 1e6).toFixed(0)} Mbit/s (${tcp1.bytes} B), ` +

@@ -95,8 +95,12 @@ describe('interop: OVS userspace GRE (NVGRE) peer', { timeout: 300_000 }, () => 
       assert.equal(await cap.count(`ip.src == ${vm.pa} && !({gre.key & 0xff} == 0x${XS_FLOW.toString(16)})`), 0);
       console.log(`# underlay: ${fromPeer} ICMP packets with key 0x${((VSID << 8) | PEER_FLOW).toString(16)} from the peer, ${toPeer} with 0x${((VSID << 8) | XS_FLOW).toString(16)} from xswitch`);
 
+      const groBefore = (await mh.counters('h1')).switch.gro?.superFrames ?? 0;
       const tcp1 = await iperf3(mh.topo, vm.ns, vm.ca, peer.vmNs, { seconds: 2 });
       assert.ok(tcp1.ok, `iperf3 peer -> xswitch: ${tcp1.error} ${tcp1.client.stderr}`);
+      const gro = ((await mh.counters('h1')).switch.gro?.superFrames ?? 0) - groBefore;
+      console.log(`# GRO: ${gro} super-frames built from the peer's segments`);
+      assert.ok(gro > 0, 'the peer sends MTU-size segments: xswitch coalesces them for its VM');
       const tcp2 = await iperf3(mh.topo, peer.vmNs, peer.vmIp, vm.ns, { seconds: 2 });
       assert.ok(tcp2.ok, `iperf3 xswitch -> peer: ${tcp2.error} ${tcp2.client.stderr}`);
       console.log(`# iperf3 peer->xswitch ${(tcp1.bitsPerSecond / 1e6).toFixed(0)} Mbit/s (${tcp1.bytes} B), ` +
