@@ -80,6 +80,17 @@ describe('switch: learning and flooding', () => {
     assert.equal(port.a!.takeSent().length + port.b!.takeSent().length, 0);
   });
 
+  it('a port update keeps its learned MACs unless VLAN, VSID, MAC, state or limit changed', () => {
+    const { sw, port, id } = rig({ a: {}, b: {} });
+    port.b!.inject(eth(BROADCAST, MAC_B));
+    sw.poll();
+    const base = { name: 'b', kind: 'vm', mac: null, vlan: { mode: 'none' }, vsid: 0, up: true, macLimit: 0 } as const;
+    sw.updatePort(id.b!, { ...base, acls: [{ direction: 'in', action: 'deny', remote: '10.9.0.0/16' }] });
+    assert.deepEqual(sw.macTable().map((e) => e.mac), [MAC_B], 'an ACL change keeps the MAC');
+    sw.updatePort(id.b!, { ...base, vlan: { mode: 'access', id: 10 } });
+    assert.equal(sw.macTable().length, 0, 'a VLAN change flushes it');
+  });
+
   it('removing a port flushes its MACs; a down port gets nothing and unicast to it drops port-down', () => {
     const { sw, port, id } = rig({ a: {}, b: {}, c: {} });
     port.b!.inject(eth(BROADCAST, MAC_B));

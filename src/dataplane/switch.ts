@@ -174,11 +174,16 @@ export class Switch implements SwitchApi {
   updatePort(id: PortId, cfg: PortConfig): void {
     const p = this.mustPort(id);
     const wasUp = p.up;
+    const was = p.cfg;
+    // learned MACs stay valid unless where the port sits changed (VLAN, VSID, MAC, state, limit): a rule or
+    // policy change must not make the switch flood the port's traffic until it is relearned
+    const relearn = was.up !== cfg.up || was.vsid !== cfg.vsid || was.mac !== cfg.mac || was.macLimit !== cfg.macLimit ||
+      JSON.stringify(was.vlan) !== JSON.stringify(cfg.vlan);
     p.reconfigure(cfg);
     this.ports.rebuild();
     this.local.refresh();
     this.macs.setPortLimit(id, cfg.macLimit);
-    this.macs.flushPort(id);
+    if (relearn) this.macs.flushPort(id);
     this.gen++;
     this.portEvent('updated', p);
     if (wasUp !== cfg.up) this.portEvent(cfg.up ? 'connected' : 'disconnected', p);
