@@ -6,6 +6,7 @@ import { dirname, resolve } from 'node:path';
 import { stringify as yamlStringify } from 'yaml';
 import { ApiClient, type ApiResponse, DEFAULT_SOCKET } from '../control/client.js';
 import { parseDocumentText, resolveExtensionPaths } from '../control/config.js';
+import { policyText } from '../policy/policy.js';
 
 export const EXIT_OK = 0;
 export const EXIT_REFUSED = 1;
@@ -158,6 +159,7 @@ function str(v: unknown): string {
 function vlanText(v: unknown): string {
   if (!isRecord(v) || v['mode'] === 'none' || v['mode'] === undefined) return '-';
   if (v['mode'] === 'access') return `access ${str(v['id'])}`;
+  if (v['mode'] === 'private') return `private ${str(v['primary'])}/${Array.isArray(v['secondary']) ? v['secondary'].join(',') : str(v['secondary'])} ${str(v['type'])}`;
   const allowed = Array.isArray(v['allowed']) ? v['allowed'].join(',') : '';
   return `trunk ${allowed}${v['native'] !== undefined ? ` native ${str(v['native'])}` : ''}`;
 }
@@ -535,9 +537,9 @@ async function portCommand(sub: string | undefined, a: Args, c: ApiClient, json:
     case 'list': {
       const [sw] = a.positionals(1, ['SWITCH']);
       a.done();
-      return finish(await c.call('GET', `/v1/switches/${enc(sw!)}/ports`), json, io, (b) => table(['NAME', 'ID', 'INTERFACE', 'MAC', 'VLAN', 'VSID', 'UP', 'OFFLOAD'],
+      return finish(await c.call('GET', `/v1/switches/${enc(sw!)}/ports`), json, io, (b) => table(['NAME', 'ID', 'INTERFACE', 'MAC', 'VLAN', 'VSID', 'UP', 'OFFLOAD', 'POLICY'],
         (Array.isArray(b) ? b : []).map((p: Record<string, unknown>) => [str(p['name']), str(p['id']), ifaceText(p['interface'], p['ifname']), str(p['mac']),
-          vlanText(p['vlan']), p['vsid'] === 0 ? '-' : str(p['vsid']), p['up'] === true ? 'up' : 'down', p['offload'] === true ? 'on' : 'off'])));
+          vlanText(p['vlan']), p['vsid'] === 0 ? '-' : str(p['vsid']), p['up'] === true ? 'up' : 'down', p['offload'] === true ? 'on' : 'off', policyText(p['policy'])])));
     }
     case 'set': {
       const up = a.flag('--up');

@@ -93,9 +93,10 @@ describe('validateDocument', () => {
   });
 
   it('rejects port policy and acls as not supported yet', () => {
-    const e = errorsOf({ network: { routingDomains: [] }, switches: [{ name: 's', ports: [{ name: 'p', interface: { tap: 't' }, policy: {}, acls: [] }] }] });
+    const e = errorsOf({ network: { routingDomains: [] }, switches: [{ name: 's', ports: [{ name: 'p', interface: { tap: 't' }, policy: { maxMbps: 100, mirror: 'source' }, acls: [] }] }] });
     assert.equal(e.has('network'), false, 'network: is supported');
-    assert.match(e.get('switches[0].ports[0].policy')!, /not supported yet/);
+    assert.match(e.get('switches[0].ports[0].policy.maxMbps')!, /not supported yet/);
+    assert.match(e.get('switches[0].ports[0].policy.mirror')!, /not supported yet/);
     assert.match(e.get('switches[0].ports[0].acls')!, /not supported yet/);
   });
 

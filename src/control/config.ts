@@ -11,6 +11,9 @@ import {
 } from '../virtualization/model.js';
 import { type Ipv4Prefix, formatIpv4Address, ipv4PrefixContains, parseIpv4Address, parseIpv4Prefix } from '../wire/addresses.js';
 import { formatMac, isMulticastMac, parseMac } from '../wire/ethernet.js';
+import { checkPolicy, checkPrivateVlan, checkPrivateVlansAcross, privateVlanDoc } from '../policy/config.js';
+import { type PortPolicy, policyDoc } from '../policy/policy.js';
+import type { PrivateVlanConfig } from '../policy/pvlan.js';
 
 export { VSID_MAX, VSID_MIN } from '../virtualization/model.js';
 
@@ -24,7 +27,8 @@ export type InterfaceSpec =
 export type VlanSpec =
   | { readonly mode: 'none' }
   | { readonly mode: 'access'; readonly id: number }
-  | { readonly mode: 'trunk'; readonly allowed: readonly number[]; readonly native?: number };
+  | { readonly mode: 'trunk'; readonly allowed: readonly number[]; readonly native?: number }
+  | PrivateVlanConfig;
 
 /** A port after validation: every default filled in. */
 export interface PortSpec {
@@ -39,6 +43,8 @@ export interface PortSpec {
   readonly up: boolean;
   /** 0 = switch default. */
   readonly macLimit: number;
+  /** Guards, storm control, 802.1p trust (src/policy); null = none (all defaults). */
+  readonly policy: PortPolicy | null;
 }
 
 export interface ExtensionSpec {
@@ -122,7 +128,6 @@ function typeName(v: unknown): string {
 }
 
 const NOT_YET: Record<string, string> = {
-  policy: 'port policy (QoS, guards, mirroring) is not supported yet',
   acls: 'port ACLs are not supported yet',
 };
 
@@ -240,7 +245,8 @@ function checkVlan(c: Checker, v: unknown, path: string): VlanSpec {
     }
     return native === null ? { mode: 'trunk', allowed } : { mode: 'trunk', allowed, native };
   }
-  c.err(`${path}.mode`, `must be one of none, access, trunk, got ${typeName(mode)}`);
+  if (mode === 'private') return checkPrivateVlan(v, path, (p, m) => c.err(p, m)) ?? { mode: 'none' };
+  c.err(`${path}.mode`, `must be one of none, access, trunk, private, got ${typeName(mode)}`);
   return { mode: 'none' };
 }
 
@@ -276,7 +282,7 @@ function checkInterface(c: Checker, v: unknown, path: string): InterfaceSpec | n
 }
 
 function checkPort(c: Checker, v: unknown, path: string): PortSpec | null {
-  if (!c.object(v, path, ['name', 'interface', 'mac', 'vlan', 'vsid', 'offload', 'up', 'macLimit'])) return null;
+  if (!c.object(v, path, ['name', 'interface', 'mac', 'vlan', 'vsid', 'offload', 'up', 'macLimit', 'policy'])) return null;
   const before = c.errors.length;
   const nameRaw = c.string(v['name'], `${path}.name`);
   let name: string | null = null;
@@ -298,8 +304,10 @@ function checkPort(c: Checker, v: unknown, path: string): PortSpec | null {
   const up = c.bool(v['up'], `${path}.up`, true);
   let macLimit = 0;
   if (v['macLimit'] !== undefined) macLimit = c.int(v['macLimit'], `${path}.macLimit`, 0, MAC_LIMIT_MAX) ?? 0;
+  const hasMac = v['mac'] !== undefined && v['mac'] !== null;
+  const policy = checkPolicy(v['policy'], `${path}.policy`, hasMac, (p, m) => c.err(p, m));
   if (c.errors.length !== before || name === null || iface === null) return null;
-  return { name, interface: iface, mac, vlan, vsid, offload, up, macLimit };
+  return { name, interface: iface, mac, vlan, vsid, offload, up, macLimit, policy };
 }
 
 function checkExtension(c: Checker, v: unknown, path: string): ExtensionSpec | null {
@@ -374,6 +382,7 @@ function checkSwitch(c: Checker, v: unknown, path: string): SwitchSpec | null {
       });
     }
   }
+  checkPrivateVlansAcross(ports, `${path}.ports`, (p, m) => c.err(p, m));
   if (c.errors.length !== before || name === null) return null;
   return { name, uplink, extensions, ports };
 }
@@ -784,6 +793,7 @@ function vlanDoc(v: VlanSpec): Record<string, unknown> {
     case 'none': return { mode: 'none' };
     case 'access': return { mode: 'access', id: v.id };
     case 'trunk': return v.native === undefined ? { mode: 'trunk', allowed: [...v.allowed] } : { mode: 'trunk', allowed: [...v.allowed], native: v.native };
+    case 'private': return privateVlanDoc(v);
     default: return assertNever(v);
   }
 }
@@ -796,6 +806,7 @@ export function portDoc(p: PortSpec): Record<string, unknown> {
   if (!p.offload) o['offload'] = false;
   if (!p.up) o['up'] = false;
   if (p.macLimit !== 0) o['macLimit'] = p.macLimit;
+  if (p.policy !== null) o['policy'] = policyDoc(p.policy);
   return o;
 }
 

@@ -154,6 +154,7 @@ export function portConfig(sp: PortSpec): PortConfig {
     vsid: sp.vsid,
     up: sp.up,
     macLimit: sp.macLimit,
+    ...(sp.policy !== null ? { policy: sp.policy } : {}),
   };
 }
 

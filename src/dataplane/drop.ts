@@ -24,6 +24,12 @@ export const DROP_REASONS = {
   'gso-unsupported': 'a large segment the destination cannot carry and the switch cannot segment',
   'inject-invalid': 'an injected or originated frame was malformed',
   'inject-queue-full': "the switch's queue for frames originated or cloned by extensions was full",
+  // port guards and private VLANs (src/policy)
+  'dhcp-guard': 'DHCP server message (DHCPv4 offer/ack/nak, DHCPv6 advertise/reply) from a port with DHCP guard on',
+  'router-guard': 'router advertisement or redirect (ICMPv6 134/137, ICMPv4 5) from a port with router guard on',
+  'mac-spoof': "source MAC is not the port's MAC on a port that does not allow MAC spoofing",
+  'storm-control': "broadcast/multicast/unknown-unicast frame over the port's storm limit (frames per second)",
+  'pvlan-blocked': 'private VLAN: destination not reachable from this isolated/community port',
   // network virtualization (src/virtualization)
   'bad-encap': 'malformed NVGRE/GRE or VXLAN packet on the underlay (flags, protocol, lengths, outer fragment)',
   'unknown-vsid': 'tunnel packet or frame for a VSID that has no virtual subnet on this host',

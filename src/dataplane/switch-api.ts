@@ -7,11 +7,14 @@ import type { DropReason } from './drop.js';
 import type { Clock, PortId } from './types.js';
 import type { VirtualizationStatus } from '../virtualization/api.js';
 import type { HostNetworkInput } from '../virtualization/model.js';
+import type { PortPolicy } from '../policy/policy.js';
+import type { PrivateVlanConfig } from '../policy/pvlan.js';
 
 export type VlanConfig =
   | { readonly mode: 'none' }
   | { readonly mode: 'access'; readonly id: number }
-  | { readonly mode: 'trunk'; readonly allowed: readonly number[]; readonly native?: number };
+  | { readonly mode: 'trunk'; readonly allowed: readonly number[]; readonly native?: number }
+  | PrivateVlanConfig;
 
 export interface PortConfig {
   readonly name: string;
@@ -27,6 +30,8 @@ export interface PortConfig {
   readonly macLimit: number;
   /** IP MTU of the port (default 1500): a frame longer than mtu + 14 (tag removed) without GSO is 'oversize'. */
   readonly mtu?: number;
+  /** Guards, storm control, 802.1p trust (src/policy); absent = none. */
+  readonly policy?: PortPolicy;
 }
 
 export interface SwitchOptions {
