@@ -7,7 +7,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { Topology } from '../helpers/netns.js';
-import { Capture, ping, pingUntilReply, PYTHON, pyScript } from '../helpers/peers.js';
+import { Capture, ping, pingUntilReply, PYTHON, pyScript, sendFrames } from '../helpers/peers.js';
 import { waitFor } from '../helpers/proc.js';
 import { type Counters, dropCount, makeTapVms, plugTapVms, type TapVm, tapPortDoc, Xswitchd } from '../helpers/xswitchd.js';
 
@@ -75,9 +75,14 @@ describe('port guards on TAP VMs', { timeout: 600_000 }, () => {
     assert.match(text.stdout, /POLICY/);
     assert.match(text.stdout, /vm1 .*dhcp-guard router-guard no-mac-spoofing/);
     assert.match(text.stdout, /vm4 .*storm=200pps/);
+    const bad = await d.xsctl(['port', 'set', 'sw0', 'vm2', '--pvlan', 'sideways:10']);
+    assert.equal(bad.code, 2, bad.stderr);
+    const refused = await d.xsctl(['port', 'set', 'sw0', 'vm2', '--mac-spoofing', 'off', '--mac', 'none']);
+    assert.equal(refused.code, 1, `macSpoofing off without a mac must be refused: ${refused.stdout} ${refused.stderr}`);
+    assert.match(refused.stdout + refused.stderr, /needs the port's mac/);
   });
 
-  it('a rogue DHCP server behind DHCP guard gives no lease; with the guard off (applied live) it does', async () => {
+  it('a rogue DHCP server behind DHCP guard gives no lease; with the guard off (xsctl port set, live) it does', async () => {
     const server = t.spawn(vm1.ns, [PYTHON, pyScript('guards.py'), 'dhcp-server', vm1.tap, '60'], {
       env: { ...process.env, SRC_MAC: vm1.mac, SRC_IP: vm1.ip }, timeout: 90_000,
     });
@@ -90,7 +95,9 @@ describe('port guards on TAP VMs', { timeout: 600_000 }, () => {
       const n = await waitDrops('vm1', 'dhcp-guard', before + 1);
       assert.ok(n > before);
 
-      await d.applyOk(doc({ ...guarded, dhcpGuard: false }));
+      await d.xsctlOk(['port', 'set', 'sw0', 'vm1', '--dhcp-guard', 'off']);
+      const ports = (await d.portList('sw0')) as unknown as { name: string; policy?: Record<string, unknown> }[];
+      assert.deepEqual(ports.find((p) => p.name === 'vm1')?.policy, { dhcpGuard: false, routerGuard: true, macSpoofing: false, stormLimit: 0, trustPriority: true }, 'the other guards stay');
       const yes = await py(vm2, ['dhcp-client', vm2.tap, vm2.mac, '8']);
       assert.match(yes, /^offer 10\.0\.0\.150 10\.0\.0\.66$/m, `no offer with the guard off: ${yes}\n${server.stdout}`);
     } finally {
@@ -162,6 +169,23 @@ describe('port guards on TAP VMs', { timeout: 600_000 }, () => {
     assert.ok(got >= expected * 0.5 && got <= expected * 1.5 + 40, `vm5 got ${got} flood frames, expected about ${expected} (${sent} sent in ${seconds} s)`);
     assert.ok(dropped >= (sent - got) * 0.9, `storm-control drops ${dropped}, ${sent - got} not delivered`);
     assert.ok(p.received >= 13, `vm2 -> vm3 during the flood: ${p.raw.stdout}`);
+  });
+
+  it('802.1p: an untrusted port has its priority reset to 0, a trusted one keeps it (seen tagged on a trunk VM)', async () => {
+    const trunk = { vlan: { mode: 'trunk', allowed: [10] } };
+    await d.applyOk(doc({ ...guarded, trustPriority: false }, { vm1: trunk, vm2: trunk, vm3: trunk }));
+    const cap = await Capture.start(t, vm3.ns, vm3.tap, { seconds: 40 });
+    const f1 = await sendFrames(t, vm1.ns, vm1.tap, ['dot1q_bcast'], { SRC_MAC: vm1.mac, SRC_IP: vm1.ip, VLAN: '10', PCP: '5', TAG: 'pcp-untrusted', COUNT: '3' });
+    const f2 = await sendFrames(t, vm2.ns, vm2.tap, ['dot1q_bcast'], { SRC_MAC: vm2.mac, SRC_IP: vm2.ip, VLAN: '10', PCP: '5', TAG: 'pcp-trusted', COUNT: '3' });
+    assert.equal(f1.sent.dot1q_bcast, 3);
+    assert.equal(f2.sent.dot1q_bcast, 3);
+    await cap.waitCount('frame contains "pcp-untrusted"', 3);
+    await cap.waitCount('frame contains "pcp-trusted"', 3);
+    await cap.stop();
+    const untrusted = await cap.fields('frame contains "pcp-untrusted"', ['vlan.id', 'vlan.priority']);
+    const trusted = await cap.fields('frame contains "pcp-trusted"', ['vlan.id', 'vlan.priority']);
+    assert.deepEqual([...new Set(untrusted.map((r) => r.join('/')))], ['10/0'], 'untrusted port keeps its PCP');
+    assert.deepEqual([...new Set(trusted.map((r) => r.join('/')))], ['10/5'], 'trusted port lost its PCP');
   });
 
   it('private VLAN: isolated <-> isolated blocked, isolated <-> promiscuous allowed, community members reach each other', async () => {
