@@ -15,7 +15,7 @@ import { completeChecksum, segmentFrame } from './offload.js';
 import { Pipeline, validateChain } from './pipeline.js';
 import { applyPortPolicy } from './port-policy.js';
 import { applyIngressGuards } from '../policy/guards.js';
-import { applyPrivateVlans } from '../policy/pvlan.js';
+import { applyPrivateVlans, applyPvlanIngress } from '../policy/pvlan.js';
 import { PortState, PortTable } from './port-table.js';
 import type {
   ExtensionBinding,
@@ -474,6 +474,7 @@ export class Switch implements SwitchApi {
     pipe.ingress(b, lo, hi, start);
     // port guards (src/policy/guards.ts): after the ingress extensions, before forwarding learns a source
     applyIngressGuards(b, lo, hi, this.ports, this.macs, !pipe.forwarderActive, now);
+    applyPvlanIngress(b, lo, hi, this.ports);
     if (!preset) {
       this.local.now = now;
       if (pipe.forwarderActive) pipe.forward(b, lo, hi);

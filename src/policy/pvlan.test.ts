@@ -65,13 +65,57 @@ describe('private VLANs on the switch data path', () => {
     assert.ok(blocked > 10);
   });
 
-  it('the trunk carries private VLAN frames tagged with the primary', () => {
+  it('a trunk carrying only the primary (a promiscuous trunk) gets every private VLAN frame tagged with the primary', () => {
     const r = pvlanRig();
     r.port.i1!.inject(eth(BROADCAST, MAC.i1!));
     r.sw.poll();
     const f = r.port.t!.takeSent();
     assert.equal(f.length, 1);
     assert.deepEqual(tagOf(f[0]!), { vid: 10, pcp: 0 });
+  });
+
+  it('a trunk carrying the secondaries: isolated/community frames leave tagged with their secondary, tags coming in map back', () => {
+    const r = rig({
+      i1: pv('isolated', [11]), c1: pv('community', [12]), c2: pv('community', [12]), p: pv('promiscuous'),
+      t2: { vlan: { mode: 'trunk', allowed: [10, 11, 12] } },
+    });
+    const names = ['i1', 'c1', 'c2', 'p', 't2'];
+    const mac: Record<string, number> = { i1: MAC.i1!, c1: MAC.c1!, c2: MAC.c2!, p: MAC.p! };
+    const tags: Record<string, number> = {};
+    for (const n of ['i1', 'c1', 'p']) {
+      r.port[n]!.inject(eth(BROADCAST, mac[n]!));
+      r.sw.poll();
+      const f = r.port.t2!.takeSent();
+      assert.equal(f.length, 1, `${n} -> trunk`);
+      tags[n] = tagOf(f[0]!)?.vid ?? -1;
+      for (const x of names) r.port[x]!.takeSent();
+    }
+    assert.deepEqual(tags, { i1: 11, c1: 12, p: 10 });
+    // from behind the trunk: tagged 11 = an isolated host, 12 = community 12, 10 = promiscuous
+    const reach = (vid: number, src: number): string[] => {
+      r.port.t2!.inject(eth(BROADCAST, src, { vid }));
+      r.sw.poll();
+      return names.filter((n) => r.port[n]!.takeSent().length > 0);
+    };
+    assert.deepEqual(reach(11, 0x02_00_00_00_0e_11), ['p']);
+    assert.deepEqual(reach(12, 0x02_00_00_00_0e_12), ['c1', 'c2', 'p']);
+    assert.deepEqual(reach(10, 0x02_00_00_00_0e_10), ['i1', 'c1', 'c2', 'p']);
+    // the remote isolated host is learned in the primary: p answers it by unicast, tagged 10 (promiscuous) on the trunk
+    r.port.p!.inject(eth(0x02_00_00_00_0e_11, MAC.p!));
+    r.sw.poll();
+    const back = r.port.t2!.takeSent();
+    assert.equal(back.length, 1);
+    assert.deepEqual(tagOf(back[0]!), { vid: 10, pcp: 0 });
+    // i1's unicast to it leaves in the secondary: the switch behind the trunk isolates it there (RFC 5517 §3)
+    r.port.i1!.inject(eth(0x02_00_00_00_0e_11, MAC.i1!));
+    r.sw.poll();
+    const iso = r.port.t2!.takeSent();
+    assert.equal(iso.length, 1);
+    assert.deepEqual(tagOf(iso[0]!), { vid: 11, pcp: 0 });
+    // the remote community 12 host is reached by c1 but is not a destination for i1's broadcast
+    r.port.i1!.inject(eth(BROADCAST, MAC.i1!));
+    r.sw.poll();
+    assert.deepEqual(names.filter((n) => r.port[n]!.takeSent().length > 0), ['p', 't2']);
   });
 
   it('a promiscuous port with a secondary list serves only those secondaries', () => {
