@@ -8,6 +8,9 @@ import type { FilterExtension } from '../extensions/api.js';
 import { BROADCAST, MAC_A, MAC_B, MAC_C, eth, rig, tagOf } from '../dataplane/switch.test-kit.js';
 import { DEFAULT_POLICY, type PortPolicy } from './policy.js';
 import { StormBucket, stormBurst } from './storm.js';
+import { PortGuards, guardFrame } from './guards.js';
+import { Batch, HEADROOM } from '../dataplane/frame.js';
+import { prng } from '../../test/helpers/prng.js';
 
 const pol = (o: Partial<PortPolicy>): PortPolicy => ({ ...DEFAULT_POLICY, ...o });
 
@@ -151,6 +154,29 @@ describe('guards on the switch data path', () => {
     r.sw.tick();
     assert.equal(r.port.b!.takeSent().length, 1);
     assert.equal(r.sw.portCounters(r.id.a!).drops['dhcp-guard'], 1);
+  });
+});
+
+describe('guardFrame on hostile bytes', () => {
+  it('50,000 random and truncated IPv4/IPv6/UDP/ICMP frames: a verdict or null, never a throw', () => {
+    const rnd = prng(4);
+    const g = new PortGuards({ ...DEFAULT_POLICY, dhcpGuard: true, routerGuard: true, macSpoofing: false, stormLimit: 1000, trustPriority: false }, MAC_A, null);
+    const b = new Batch(1, 4096);
+    const m = b.meta[0]!;
+    const seeds = [dhcpOffer(), dhcp6Advertise(), ra(MAC_A, true), icmpRedirect(), icmp6Redirect()];
+    let verdicts = 0;
+    for (let n = 0; n < 50_000; n++) {
+      const base = seeds[n % seeds.length]!;
+      const len = 14 + Math.floor(rnd() * (base.length - 13));
+      m.reset();
+      m.off = HEADROOM;
+      m.len = len;
+      b.slab.set(base.subarray(0, len), m.off);
+      // flip a few bytes past the MACs
+      for (let k = 0; k < 3; k++) b.slab[m.off + 12 + Math.floor(rnd() * (len - 12))] = Math.floor(rnd() * 256);
+      if (guardFrame(b.slab, m, g, null, true, n) !== null) verdicts++;
+    }
+    assert.ok(verdicts > 0);
   });
 });
 
