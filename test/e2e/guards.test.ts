@@ -22,6 +22,7 @@ describe('port guards on TAP VMs', { timeout: 600_000 }, () => {
   let vm3: TapVm;
   let vm4: TapVm;
   let vm5: TapVm;
+  let vm6: TapVm;
   const guarded = { dhcpGuard: true, routerGuard: true, macSpoofing: false };
   const doc = (vm1Policy: Record<string, unknown>, extra: Record<string, Record<string, unknown>> = {}): object => ({
     host: 'h1',
@@ -33,6 +34,7 @@ describe('port guards on TAP VMs', { timeout: 600_000 }, () => {
         tapPortDoc(vm3, extra['vm3']),
         tapPortDoc(vm4, { policy: { stormLimit: STORM_LIMIT }, ...extra['vm4'] }),
         tapPortDoc(vm5, extra['vm5']),
+        tapPortDoc(vm6, extra['vm6']),
       ],
     }],
   });
@@ -57,9 +59,9 @@ describe('port guards on TAP VMs', { timeout: 600_000 }, () => {
     t = Topology.create();
     const h1 = await t.addNs('h1');
     d = await Xswitchd.start(t, h1);
-    [vm1, vm2, vm3, vm4, vm5] = (await makeTapVms(t, 5)) as [TapVm, TapVm, TapVm, TapVm, TapVm];
+    [vm1, vm2, vm3, vm4, vm5, vm6] = (await makeTapVms(t, 6)) as [TapVm, TapVm, TapVm, TapVm, TapVm, TapVm];
     await d.applyOk(doc(guarded));
-    await plugTapVms(d, [vm1, vm2, vm3, vm4, vm5]);
+    await plugTapVms(d, [vm1, vm2, vm3, vm4, vm5, vm6]);
     assert.ok(await pingUntilReply(t, vm1.ns, vm2.ip), `vm1 -> vm2 with guards on\n${d.logTail()}`);
   });
   after(async () => {
@@ -188,9 +190,11 @@ describe('port guards on TAP VMs', { timeout: 600_000 }, () => {
     assert.deepEqual([...new Set(trusted.map((r) => r.join('/')))], ['10/5'], 'trusted port lost its PCP');
   });
 
+  const pv = (type: string, secondary?: number): Record<string, unknown> => ({ vlan: { mode: 'private', primary: 10, type, ...(secondary !== undefined ? { secondary } : {}) } });
+  const pvlans = (): Record<string, Record<string, unknown>> => ({ vm1: pv('isolated', 11), vm2: pv('isolated', 11), vm3: pv('community', 12), vm4: pv('community', 12), vm5: pv('promiscuous') });
+
   it('private VLAN: isolated <-> isolated blocked, isolated <-> promiscuous allowed, community members reach each other', async () => {
-    const pv = (type: string, secondary?: number): Record<string, unknown> => ({ vlan: { mode: 'private', primary: 10, type, ...(secondary !== undefined ? { secondary } : {}) } });
-    await d.applyOk(doc(guarded, { vm1: pv('isolated', 11), vm2: pv('isolated', 11), vm3: pv('community', 12), vm4: pv('community', 12), vm5: pv('promiscuous') }));
+    await d.applyOk(doc(guarded, pvlans()));
     const vms = [vm1, vm2, vm3, vm4, vm5];
     // static neighbours: a blocked ping is then a unicast frame the switch refuses (not an unanswered ARP)
     for (const a of vms) {
@@ -213,5 +217,49 @@ describe('port guards on TAP VMs', { timeout: 600_000 }, () => {
       assert.equal(p.received, ok ? 3 : 0, `${a.name} -> ${b.name}: ${p.raw.stdout}`);
       if (!ok) await waitDrops(a.name, 'pvlan-blocked', before + 3);
     }
+  });
+
+  it('private VLAN over a trunk: primary tag toward a promiscuous trunk, secondary tags toward a trunk that carries them, and back in', async () => {
+    // vm6 is the far side of a trunk (scapy and tshark on its TAP: this kernel has no 8021q module for sub-interfaces)
+    await d.applyOk(doc(guarded, { ...pvlans(), vm6: { vlan: { mode: 'trunk', allowed: [10] } } }));
+    const c6 = await Capture.start(t, vm6.ns, vm6.tap, { seconds: 90 });
+    const vid = async (tag: string): Promise<string[]> => [...new Set((await c6.fields(`frame contains "${tag}"`, ['vlan.id'])).map((r) => r[0]!))];
+    // a trunk carrying only the primary is a promiscuous trunk: everything of the private VLAN leaves tagged 10
+    for (const [vm, tag] of [[vm1, 'pv-ptrunk-iso'], [vm3, 'pv-ptrunk-com']] as const) {
+      const s = await sendFrames(t, vm.ns, vm.tap, ['bcast_udp'], { SRC_MAC: vm.mac, SRC_IP: vm.ip, TAG: tag, COUNT: '2' });
+      assert.equal(s.sent.bcast_udp, 2);
+      await c6.waitCount(`frame contains "${tag}"`, 2);
+      assert.deepEqual(await vid(tag), ['10'], tag);
+    }
+
+    // the trunk now carries the secondaries: isolated / community frames leave in them
+    await d.applyOk(doc(guarded, { ...pvlans(), vm6: { vlan: { mode: 'trunk', allowed: [10, 11, 12] } } }));
+    for (const [vm, tag] of [[vm1, 'pv-out-iso'], [vm3, 'pv-out-com'], [vm5, 'pv-out-prom']] as const) {
+      const s = await sendFrames(t, vm.ns, vm.tap, ['bcast_udp'], { SRC_MAC: vm.mac, SRC_IP: vm.ip, TAG: tag, COUNT: '2' });
+      assert.equal(s.sent.bcast_udp, 2);
+    }
+    for (const tag of ['pv-out-iso', 'pv-out-com', 'pv-out-prom']) await c6.waitCount(`frame contains "${tag}"`, 2);
+    assert.deepEqual(await vid('pv-out-iso'), ['11']);
+    assert.deepEqual(await vid('pv-out-com'), ['12']);
+    assert.deepEqual(await vid('pv-out-prom'), ['10']);
+    await c6.stop();
+
+    // from behind the trunk: tagged 11 is an isolated host (reaches only vm5), 12 community 12, 10 everyone
+    const vms = [vm1, vm2, vm3, vm4, vm5];
+    const caps = await Promise.all(vms.map((vm) => Capture.start(t, vm.ns, vm.tap, { seconds: 40 })));
+    for (const [vlan, tag] of [['11', 'pv-in-11'], ['12', 'pv-in-12'], ['10', 'pv-in-10']] as const) {
+      const s = await sendFrames(t, vm6.ns, vm6.tap, ['dot1q_bcast'], { SRC_MAC: `02:00:00:00:0e:${vlan}`, SRC_IP: '10.0.0.99', VLAN: vlan, TAG: tag, COUNT: '2' });
+      assert.equal(s.sent.dot1q_bcast, 2);
+    }
+    for (const c of caps) await c.waitCount('frame contains "pv-in-10"', 2);
+    for (const c of caps) await c.stop();
+    const got = async (tag: string): Promise<string[]> => {
+      const out: string[] = [];
+      for (let k = 0; k < vms.length; k++) if ((await caps[k]!.count(`frame contains "${tag}"`)) > 0) out.push(vms[k]!.name);
+      return out;
+    };
+    assert.deepEqual(await got('pv-in-11'), ['vm5']);
+    assert.deepEqual(await got('pv-in-12'), ['vm3', 'vm4', 'vm5']);
+    assert.deepEqual(await got('pv-in-10'), ['vm1', 'vm2', 'vm3', 'vm4', 'vm5']);
   });
 });
