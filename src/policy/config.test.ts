@@ -91,9 +91,15 @@ describe('private VLANs in the document', () => {
       tap('b', { vlan: { mode: 'private', primary: 10, type: 'community', secondary: 11 } }),
       tap('c', { vlan: { mode: 'private', primary: 20, type: 'isolated', secondary: 11 } }),
       tap('d', { vlan: { mode: 'private', primary: 20, type: 'community', secondary: 10 } }),
+      tap('e', { vlan: { mode: 'access', id: 11 } }),
+      tap('f', { vlan: { mode: 'access', id: 20 } }),
+      tap('g', { vlan: { mode: 'trunk', allowed: [10, 11] } }),
     ]));
     assert.match(x.get(`${p}[1].vlan.secondary`)!, /isolated or community, not both/);
     assert.match(x.get(`${p}[2].vlan.secondary`)!, /belongs to primary 10/);
     assert.match(x.get(`${p}[3].vlan.secondary`)!, /primary VLAN of/);
+    assert.match(x.get(`${p}[4].vlan.id`)!, /private VLAN secondary \(isolated, primary 10/);
+    assert.equal(x.has(`${p}[5].vlan.id`), false, 'an access port of the primary is allowed');
+    assert.equal(x.has(`${p}[6].vlan`), false, 'a trunk may carry secondaries');
   });
 });

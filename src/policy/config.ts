@@ -108,7 +108,8 @@ export function checkPrivateVlan(v: Record<string, unknown>, path: string, err: 
 
 /**
  * Across the ports of one switch: a secondary VLAN is isolated or community, never both, belongs to one primary,
- * and is not also some private VLAN's primary.
+ * is not also some private VLAN's primary, and is no access port's VLAN (frames of a secondary are the private
+ * VLAN's: a trunk may carry it, an ordinary access port would silently become an isolated/community host).
  */
 export function checkPrivateVlansAcross(ports: readonly { readonly vlan: { readonly mode: string } }[], path: string, err: ErrorSink): void {
   const role = new Map<number, { type: PrivateVlanType; primary: number; k: number }>();
@@ -130,6 +131,12 @@ export function checkPrivateVlansAcross(ports: readonly { readonly vlan: { reado
     if (prev === undefined) role.set(s, { type: pv.type, primary: pv.primary, k });
     else if (prev.type !== pv.type) err(at, `secondary VLAN ${s} is ${prev.type} at ${path}[${prev.k}]: a secondary VLAN is isolated or community, not both`);
     else if (prev.primary !== pv.primary) err(at, `secondary VLAN ${s} belongs to primary ${prev.primary} at ${path}[${prev.k}]`);
+  });
+  ports.forEach((p, k) => {
+    if (p.vlan.mode !== 'access') return;
+    const id = (p.vlan as unknown as { readonly id: number }).id;
+    const r = role.get(id);
+    if (r !== undefined) err(`${path}[${k}].vlan.id`, `VLAN ${id} is a private VLAN secondary (${r.type}, primary ${r.primary}, at ${path}[${r.k}]): use mode private for this port`);
   });
 }
 
