@@ -6,6 +6,7 @@ import { dirname, resolve } from 'node:path';
 import { stringify as yamlStringify } from 'yaml';
 import { ApiClient, type ApiResponse, DEFAULT_SOCKET } from '../control/client.js';
 import { parseDocumentText, resolveExtensionPaths } from '../control/config.js';
+import { policyText } from '../policy/policy.js';
 
 export const EXIT_OK = 0;
 export const EXIT_REFUSED = 1;
@@ -22,6 +23,8 @@ export const USAGE = `usage: xsctl [--socket PATH] [--json] COMMAND ...     (env
   port del SWITCH NAME | port list SWITCH
   port set SWITCH NAME [--up|--down] [--access VID | --trunk LIST [--native VID] | --no-vlan] [--mac MAC|none]
            [--vsid N] [--mac-limit N] [--offload|--no-offload]
+           [--dhcp-guard on|off] [--router-guard on|off] [--mac-spoofing on|off] [--storm-limit PPS]
+           [--trust-priority on|off] [--pvlan isolated:PRIMARY:SECONDARY | community:P:S | promiscuous:P[:S,S...]]
   ext add SWITCH NAME --path FILE [--config JSON] [--disabled] [--position N]
   ext del SWITCH NAME | ext enable SWITCH NAME | ext disable SWITCH NAME | ext list SWITCH
   ext order SWITCH NAME,NAME,...          new full order (capture*, filter*, forwarding?)
@@ -159,6 +162,7 @@ function str(v: unknown): string {
 function vlanText(v: unknown): string {
   if (!isRecord(v) || v['mode'] === 'none' || v['mode'] === undefined) return '-';
   if (v['mode'] === 'access') return `access ${str(v['id'])}`;
+  if (v['mode'] === 'private') return `private ${str(v['primary'])}/${Array.isArray(v['secondary']) ? v['secondary'].join(',') : str(v['secondary'])} ${str(v['type'])}`;
   const allowed = Array.isArray(v['allowed']) ? v['allowed'].join(',') : '';
   return `trunk ${allowed}${v['native'] !== undefined ? ` native ${str(v['native'])}` : ''}`;
 }
@@ -538,6 +542,35 @@ function vlanFlags(a: Args): Record<string, unknown> | null | undefined {
   return none ? null : undefined;
 }
 
+/** The guard flags of port set (merged into the port's current policy): undefined when none was given. */
+function policyFlags(a: Args): Record<string, unknown> | undefined {
+  const out: Record<string, unknown> = {};
+  const onOff = (flag: string, key: string): void => {
+    const v = a.value(flag);
+    if (v === undefined) return;
+    if (v !== 'on' && v !== 'off') throw new UsageError(`${flag} needs on or off, got ${v}`);
+    out[key] = v === 'on';
+  };
+  onOff('--dhcp-guard', 'dhcpGuard');
+  onOff('--router-guard', 'routerGuard');
+  onOff('--mac-spoofing', 'macSpoofing');
+  onOff('--trust-priority', 'trustPriority');
+  const storm = a.int('--storm-limit');
+  if (storm !== undefined) out['stormLimit'] = storm;
+  return Object.keys(out).length === 0 ? undefined : out;
+}
+
+/** `--pvlan TYPE:PRIMARY[:SECONDARY[,SECONDARY...]]` as a private VLAN document entry; undefined when absent. */
+function pvlanFlag(a: Args): Record<string, unknown> | undefined {
+  const v = a.value('--pvlan');
+  if (v === undefined) return undefined;
+  const m = /^(isolated|community|promiscuous):(\d+)(?::(\d+(?:,\d+)*))?$/.exec(v);
+  if (m === null) throw new UsageError(`--pvlan needs isolated:PRIMARY:SECONDARY, community:PRIMARY:SECONDARY or promiscuous:PRIMARY[:SECONDARY,...], got ${v}`);
+  const o: Record<string, unknown> = { mode: 'private', primary: Number(m[2]), type: m[1] };
+  if (m[3] !== undefined) o['secondary'] = m[1] === 'promiscuous' ? m[3].split(',').map(Number) : Number(m[3]);
+  return o;
+}
+
 async function portCommand(sub: string | undefined, a: Args, c: ApiClient, json: boolean, io: Io): Promise<number> {
   switch (sub) {
     case 'add': {
@@ -574,9 +607,9 @@ async function portCommand(sub: string | undefined, a: Args, c: ApiClient, json:
     case 'list': {
       const [sw] = a.positionals(1, ['SWITCH']);
       a.done();
-      return finish(await c.call('GET', `/v1/switches/${enc(sw!)}/ports`), json, io, (b) => table(['NAME', 'ID', 'INTERFACE', 'MAC', 'VLAN', 'VSID', 'UP', 'OFFLOAD'],
+      return finish(await c.call('GET', `/v1/switches/${enc(sw!)}/ports`), json, io, (b) => table(['NAME', 'ID', 'INTERFACE', 'MAC', 'VLAN', 'VSID', 'UP', 'OFFLOAD', 'POLICY'],
         (Array.isArray(b) ? b : []).map((p: Record<string, unknown>) => [str(p['name']), str(p['id']), ifaceText(p['interface'], p['ifname']), str(p['mac']),
-          vlanText(p['vlan']), p['vsid'] === 0 ? '-' : str(p['vsid']), p['up'] === true ? 'up' : 'down', p['offload'] === true ? 'on' : 'off'])));
+          vlanText(p['vlan']), p['vsid'] === 0 ? '-' : str(p['vsid']), p['up'] === true ? 'up' : 'down', p['offload'] === true ? 'on' : 'off', policyText(p['policy'])])));
     }
     case 'set': {
       const up = a.flag('--up');
@@ -587,8 +620,11 @@ async function portCommand(sub: string | undefined, a: Args, c: ApiClient, json:
       const macLimit = a.int('--mac-limit');
       const offload = a.flag('--offload');
       const noOffload = a.flag('--no-offload');
+      const policy = policyFlags(a);
+      const pvlan = pvlanFlag(a);
       const [sw, name] = a.positionals(2, ['SWITCH', 'NAME']);
       a.done();
+      if (pvlan !== undefined && vlan !== undefined) throw new UsageError('choose --pvlan or --access/--trunk/--no-vlan');
       if (up && down) throw new UsageError('choose --up or --down');
       if (offload && noOffload) throw new UsageError('choose --offload or --no-offload');
       const body: Record<string, unknown> = {};
@@ -598,6 +634,14 @@ async function portCommand(sub: string | undefined, a: Args, c: ApiClient, json:
       if (vsid !== undefined) body['vsid'] = vsid;
       if (macLimit !== undefined) body['macLimit'] = macLimit;
       if (offload || noOffload) body['offload'] = offload;
+      if (pvlan !== undefined) body['vlan'] = pvlan;
+      if (policy !== undefined) {
+        // PATCH replaces the whole policy object: merge the flags into what the port has now
+        const cur = await c.call('GET', `/v1/switches/${enc(sw!)}/ports/${enc(name!)}`);
+        if (!cur.ok || cur.status !== 200) return finish(cur, json, io, () => '');
+        const had = isRecord(cur.body) && isRecord(cur.body['policy']) ? cur.body['policy'] : {};
+        body['policy'] = { ...had, ...policy };
+      }
       if (Object.keys(body).length === 0) throw new UsageError('port set needs something to change (--up, --down, --access, --trunk, ...)');
       return finish(await c.call('PATCH', `/v1/switches/${enc(sw!)}/ports/${enc(name!)}`, body), json, io, revisionLine(`port ${name!} of ${sw!} updated`));
     }

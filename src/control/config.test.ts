@@ -109,10 +109,12 @@ describe('validateDocument', () => {
     assert.equal(e.size, 15, [...e.keys()].join('\n'));
   });
 
-  it('rejects port policy as not supported yet; takes acls', () => {
-    const e = errorsOf({ network: { routingDomains: [] }, switches: [{ name: 's', ports: [{ name: 'p', interface: { tap: 't' }, policy: {}, acls: [] }] }] });
+  it('rejects QoS and mirroring policy as not supported yet; takes guards and acls', () => {
+    const e = errorsOf({ network: { routingDomains: [] }, switches: [{ name: 's', ports: [{ name: 'p', interface: { tap: 't' }, policy: { maxMbps: 100, mirror: 'source', dhcpGuard: true }, acls: [] }] }] });
     assert.equal(e.has('network'), false, 'network: is supported');
-    assert.match(e.get('switches[0].ports[0].policy')!, /not supported yet/);
+    assert.match(e.get('switches[0].ports[0].policy.maxMbps')!, /not supported yet/);
+    assert.match(e.get('switches[0].ports[0].policy.mirror')!, /not supported yet/);
+    assert.equal(e.has('switches[0].ports[0].policy.dhcpGuard'), false, 'guards are supported');
     assert.equal(e.has('switches[0].ports[0].acls'), false, 'acls: are supported');
   });
 

@@ -13,6 +13,9 @@ import { type Ipv4Prefix, formatIpv4Address, ipv4PrefixContains, parseIpv4Addres
 import { formatMac, isMulticastMac, parseMac } from '../wire/ethernet.js';
 import { type AclSpec, checkAcls } from '../policy/acl.js';
 import { checkExtendedAcls, type ExtendedAclSpec } from '../policy/extended-acl.js';
+import { checkPolicy, checkPrivateVlan, checkPrivateVlansAcross, privateVlanDoc } from '../policy/config.js';
+import { type PortPolicy, policyDoc } from '../policy/policy.js';
+import type { PrivateVlanConfig } from '../policy/pvlan.js';
 
 export { VSID_MAX, VSID_MIN } from '../virtualization/model.js';
 
@@ -26,7 +29,8 @@ export type InterfaceSpec =
 export type VlanSpec =
   | { readonly mode: 'none' }
   | { readonly mode: 'access'; readonly id: number }
-  | { readonly mode: 'trunk'; readonly allowed: readonly number[]; readonly native?: number };
+  | { readonly mode: 'trunk'; readonly allowed: readonly number[]; readonly native?: number }
+  | PrivateVlanConfig;
 
 /** A port after validation: every default filled in. */
 export interface PortSpec {
@@ -44,6 +48,8 @@ export interface PortSpec {
   /** Port ACLs and extended ACLs (src/policy), normalized; empty lists when none. */
   readonly acls: readonly AclSpec[];
   readonly extendedAcls: readonly ExtendedAclSpec[];
+  /** Guards, storm control, 802.1p trust (src/policy); null = none (all defaults). */
+  readonly policy: PortPolicy | null;
 }
 
 export interface ExtensionSpec {
@@ -143,8 +149,8 @@ function typeName(v: unknown): string {
   return typeof v === 'object' ? 'an object' : `${typeof v} ${JSON.stringify(v)}`;
 }
 
+/** Keys of the document shape (DESIGN §3) not implemented yet, with the message given instead of "unknown key". */
 const NOT_YET: Record<string, string> = {
-  policy: 'port policy (QoS, guards, mirroring) is not supported yet',
 };
 
 class Checker {
@@ -261,7 +267,8 @@ function checkVlan(c: Checker, v: unknown, path: string): VlanSpec {
     }
     return native === null ? { mode: 'trunk', allowed } : { mode: 'trunk', allowed, native };
   }
-  c.err(`${path}.mode`, `must be one of none, access, trunk, got ${typeName(mode)}`);
+  if (mode === 'private') return checkPrivateVlan(v, path, (p, m) => c.err(p, m)) ?? { mode: 'none' };
+  c.err(`${path}.mode`, `must be one of none, access, trunk, private, got ${typeName(mode)}`);
   return { mode: 'none' };
 }
 
@@ -297,7 +304,7 @@ function checkInterface(c: Checker, v: unknown, path: string): InterfaceSpec | n
 }
 
 function checkPort(c: Checker, v: unknown, path: string): PortSpec | null {
-  if (!c.object(v, path, ['name', 'interface', 'mac', 'vlan', 'vsid', 'offload', 'up', 'macLimit', 'acls', 'extendedAcls'])) return null;
+  if (!c.object(v, path, ['name', 'interface', 'mac', 'vlan', 'vsid', 'offload', 'up', 'macLimit', 'policy', 'acls', 'extendedAcls'])) return null;
   const before = c.errors.length;
   const nameRaw = c.string(v['name'], `${path}.name`);
   let name: string | null = null;
@@ -322,8 +329,10 @@ function checkPort(c: Checker, v: unknown, path: string): PortSpec | null {
   const acls = checkAcls(v['acls'], `${path}.acls`);
   const extendedAcls = checkExtendedAcls(v['extendedAcls'], `${path}.extendedAcls`);
   for (const e of [...acls.errors, ...extendedAcls.errors]) c.err(e.path, e.message);
+  const hasMac = v['mac'] !== undefined && v['mac'] !== null;
+  const policy = checkPolicy(v['policy'], `${path}.policy`, hasMac, (p, m) => c.err(p, m));
   if (c.errors.length !== before || name === null || iface === null) return null;
-  return { name, interface: iface, mac, vlan, vsid, offload, up, macLimit, acls: acls.value, extendedAcls: extendedAcls.value };
+  return { name, interface: iface, mac, vlan, vsid, offload, up, macLimit, policy, acls: acls.value, extendedAcls: extendedAcls.value };
 }
 
 function checkExtension(c: Checker, v: unknown, path: string): ExtensionSpec | null {
@@ -400,6 +409,7 @@ function checkSwitch(c: Checker, v: unknown, path: string): SwitchSpec | null {
       });
     }
   }
+  checkPrivateVlansAcross(ports, `${path}.ports`, (p, m) => c.err(p, m));
   if (c.errors.length !== before || name === null) return null;
   return { name, uplink, extensions, ports };
 }
@@ -810,6 +820,7 @@ function vlanDoc(v: VlanSpec): Record<string, unknown> {
     case 'none': return { mode: 'none' };
     case 'access': return { mode: 'access', id: v.id };
     case 'trunk': return v.native === undefined ? { mode: 'trunk', allowed: [...v.allowed] } : { mode: 'trunk', allowed: [...v.allowed], native: v.native };
+    case 'private': return privateVlanDoc(v);
     default: return assertNever(v);
   }
 }
@@ -822,6 +833,7 @@ export function portDoc(p: PortSpec): Record<string, unknown> {
   if (!p.offload) o['offload'] = false;
   if (!p.up) o['up'] = false;
   if (p.macLimit !== 0) o['macLimit'] = p.macLimit;
+  if (p.policy !== null) o['policy'] = policyDoc(p.policy);
   if (p.acls.length > 0) o['acls'] = p.acls.map((r) => ({ ...r }));
   if (p.extendedAcls.length > 0) o['extendedAcls'] = p.extendedAcls.map((r) => ({ ...r }));
   return o;

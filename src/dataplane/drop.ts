@@ -27,6 +27,12 @@ export const DROP_REASONS = {
   // port ACLs (src/policy)
   'acl-deny': 'denied by a port ACL (the most specific matching rule of the input port, out, or of the destination, in)',
   'extended-acl-deny': 'denied by an extended port ACL (the matching rule of highest weight; no tracked connection admitted it)',
+  // port guards and private VLANs (src/policy)
+  'dhcp-guard': 'DHCP server message (DHCPv4 offer/ack/nak, DHCPv6 advertise/reply) from a port with DHCP guard on',
+  'router-guard': 'router advertisement or redirect (ICMPv6 134/137, ICMPv4 5) from a port with router guard on',
+  'mac-spoof': "source MAC is not the port's MAC on a port that does not allow MAC spoofing",
+  'storm-control': "broadcast/multicast/unknown-unicast frame over the port's storm limit (frames per second)",
+  'pvlan-blocked': 'private VLAN: destination not reachable from this isolated/community port',
   // network virtualization (src/virtualization)
   'bad-encap': 'malformed NVGRE/GRE or VXLAN packet on the underlay (flags, protocol, lengths, outer fragment)',
   'unknown-vsid': 'tunnel packet or frame for a VSID that has no virtual subnet on this host',

@@ -8,6 +8,7 @@ import { Batch, slotSizeFor } from './frame.js';
 import type { PortConfig } from './switch-api.js';
 import type { PortId } from './types.js';
 import { PortVlan } from './vlan.js';
+import { compileGuards, type PortGuards } from '../policy/guards.js';
 import { PortAcl } from '../policy/port-acl.js';
 
 export const DEFAULT_MTU = 1500;
@@ -20,6 +21,8 @@ export class PortState {
   external: boolean;
   maxFrameLen: number;
   info: PortInfo;
+  /** Compiled guards / storm control / private VLAN (src/policy), null when the port has none. */
+  guards: PortGuards | null;
   /** ACLs and connection table (null: no rules; kept across reconfigure so counters and connections survive). */
   acl: PortAcl | null = null;
   readonly rx: Batch;
@@ -49,6 +52,7 @@ export class PortState {
     this.external = cfg.kind === 'external';
     this.maxFrameLen = (cfg.mtu ?? DEFAULT_MTU) + 14;
     this.info = makeInfo(id, cfg);
+    this.guards = compileGuards(cfg);
     this.setAcl(cfg);
     this.rx = new Batch(batchSize, slotSizeFor(backend.maxFrameBytes));
     this.txIdx = new Uint16Array(txIdxCapacity);
@@ -65,6 +69,7 @@ export class PortState {
     this.external = cfg.kind === 'external';
     this.maxFrameLen = (cfg.mtu ?? DEFAULT_MTU) + 14;
     this.info = makeInfo(this.id, cfg);
+    this.guards = compileGuards(cfg);
     this.setAcl(cfg);
   }
 
@@ -84,8 +89,9 @@ function makeInfo(id: PortId, cfg: PortConfig): PortInfo {
     kind: cfg.kind,
     mac: cfg.mac,
     vsid: cfg.vsid,
-    vlanMode: cfg.vlan.mode,
-    accessVlan: cfg.vlan.mode === 'access' ? cfg.vlan.id : 0,
+    // a private VLAN port is an access port of its primary to extensions
+    vlanMode: cfg.vlan.mode === 'private' ? 'access' : cfg.vlan.mode,
+    accessVlan: cfg.vlan.mode === 'access' ? cfg.vlan.id : cfg.vlan.mode === 'private' ? cfg.vlan.primary : 0,
     up: cfg.up,
   });
 }

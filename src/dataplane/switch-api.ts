@@ -10,11 +10,14 @@ import type { PortAclStatus } from '../policy/port-acl.js';
 import type { Clock, PortId } from './types.js';
 import type { VirtualizationStatus } from '../virtualization/api.js';
 import type { HostNetworkInput } from '../virtualization/model.js';
+import type { PortPolicy } from '../policy/policy.js';
+import type { PrivateVlanConfig } from '../policy/pvlan.js';
 
 export type VlanConfig =
   | { readonly mode: 'none' }
   | { readonly mode: 'access'; readonly id: number }
-  | { readonly mode: 'trunk'; readonly allowed: readonly number[]; readonly native?: number };
+  | { readonly mode: 'trunk'; readonly allowed: readonly number[]; readonly native?: number }
+  | PrivateVlanConfig;
 
 export interface PortConfig {
   readonly name: string;
@@ -33,6 +36,8 @@ export interface PortConfig {
   /** Port ACLs (src/policy/acl.ts) and extended ACLs (src/policy/extended-acl.ts); changed live. */
   readonly acls?: readonly AclSpec[];
   readonly extendedAcls?: readonly ExtendedAclSpec[];
+  /** Guards, storm control, 802.1p trust (src/policy); absent = none. */
+  readonly policy?: PortPolicy;
 }
 
 export interface SwitchOptions {

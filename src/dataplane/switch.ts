@@ -14,6 +14,8 @@ import { MacTable, VSID_DOMAIN } from './mac-table.js';
 import { completeChecksum, segmentFrame } from './offload.js';
 import { Pipeline, validateChain } from './pipeline.js';
 import { applyPortPolicy } from './port-policy.js';
+import { applyIngressGuards } from '../policy/guards.js';
+import { applyPrivateVlans, applyPvlanIngress } from '../policy/pvlan.js';
 import { PortState, PortTable } from './port-table.js';
 import type {
   ExtensionBinding,
@@ -537,6 +539,9 @@ export class Switch implements SwitchApi {
     const pipe = this.pipe;
     const trace = pipe.ctx.trace;
     pipe.ingress(b, lo, hi, start);
+    // port guards (src/policy/guards.ts): after the ingress extensions, before forwarding learns a source
+    applyIngressGuards(b, lo, hi, this.ports, this.macs, !pipe.forwarderActive, now);
+    applyPvlanIngress(b, lo, hi, this.ports);
     if (!preset) {
       this.local.now = now;
       if (pipe.forwarderActive) pipe.forward(b, lo, hi);
@@ -544,6 +549,7 @@ export class Switch implements SwitchApi {
       if (trace !== null) this.traceDest(trace, pipe.forwarderActive ? `forward ${pipe.forwarder!.name}` : 'forward built-in', b, lo, hi);
     }
     applyPortPolicy(b, lo, hi, this.ports, now);
+    applyPrivateVlans(b, lo, hi, this.ports);
     if (trace !== null) this.traceDest(trace, 'port policy', b, lo, hi);
     let live = false;
     for (let i = lo; i < hi; i++) {

@@ -47,6 +47,12 @@ export class PortVlan {
           v.allowed[cfg.native] = 1;
         }
         break;
+      case 'private':
+        // every port of a private VLAN lives in the primary; src/policy/pvlan.ts separates the secondaries
+        v.mode = VLAN_MODE_ACCESS;
+        v.access = cfg.primary & 0xfff;
+        v.allowed[v.access] = 1;
+        break;
       default:
         return assertNever(cfg);
     }
