@@ -27,6 +27,8 @@ export const DROP_REASONS = {
   // port ACLs (src/policy)
   'acl-deny': 'denied by a port ACL (the most specific matching rule of the input port, out, or of the destination, in)',
   'extended-acl-deny': 'denied by an extended port ACL (the matching rule of highest weight; no tracked connection admitted it)',
+  // port mirroring (src/policy/mirror.ts)
+  'mirror-tx-full': 'a mirror destination port could not take a copy (queue full); the original frame is not affected',
   // network virtualization (src/virtualization)
   'bad-encap': 'malformed NVGRE/GRE or VXLAN packet on the underlay (flags, protocol, lengths, outer fragment)',
   'unknown-vsid': 'tunnel packet or frame for a VSID that has no virtual subnet on this host',

@@ -9,6 +9,7 @@ import type { PortConfig } from './switch-api.js';
 import type { PortId } from './types.js';
 import { PortVlan } from './vlan.js';
 import { PortAcl } from '../policy/port-acl.js';
+import { mirrorCode } from '../policy/mirror.js';
 
 export const DEFAULT_MTU = 1500;
 
@@ -22,6 +23,8 @@ export class PortState {
   info: PortInfo;
   /** ACLs and connection table (null: no rules; kept across reconfigure so counters and connections survive). */
   acl: PortAcl | null = null;
+  /** MIRROR_NONE / MIRROR_SOURCE / MIRROR_DESTINATION (src/policy/mirror.ts). */
+  mirror = 0;
   readonly rx: Batch;
   /** Frame indices of the batch being sent to this port (filled per batch, per destination). */
   readonly txIdx: Uint16Array;
@@ -50,6 +53,7 @@ export class PortState {
     this.maxFrameLen = (cfg.mtu ?? DEFAULT_MTU) + 14;
     this.info = makeInfo(id, cfg);
     this.setAcl(cfg);
+    this.mirror = mirrorCode(cfg.mirror);
     this.rx = new Batch(batchSize, slotSizeFor(backend.maxFrameBytes));
     this.txIdx = new Uint16Array(txIdxCapacity);
     this.txFlags = new Uint8Array(txIdxCapacity);
@@ -66,6 +70,7 @@ export class PortState {
     this.maxFrameLen = (cfg.mtu ?? DEFAULT_MTU) + 14;
     this.info = makeInfo(this.id, cfg);
     this.setAcl(cfg);
+    this.mirror = mirrorCode(cfg.mirror);
   }
 
   private setAcl(cfg: PortConfig): void {

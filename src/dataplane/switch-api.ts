@@ -7,6 +7,7 @@ import type { DropReason } from './drop.js';
 import type { AclSpec } from '../policy/acl.js';
 import type { ExtendedAclSpec } from '../policy/extended-acl.js';
 import type { PortAclStatus } from '../policy/port-acl.js';
+import type { MirrorMode } from '../policy/mirror.js';
 import type { Clock, PortId } from './types.js';
 import type { VirtualizationStatus } from '../virtualization/api.js';
 import type { HostNetworkInput } from '../virtualization/model.js';
@@ -33,6 +34,8 @@ export interface PortConfig {
   /** Port ACLs (src/policy/acl.ts) and extended ACLs (src/policy/extended-acl.ts); changed live. */
   readonly acls?: readonly AclSpec[];
   readonly extendedAcls?: readonly ExtendedAclSpec[];
+  /** Port mirroring (src/policy/mirror.ts): copy this port's traffic (source), receive copies (destination). */
+  readonly mirror?: MirrorMode;
 }
 
 export interface SwitchOptions {
@@ -78,6 +81,8 @@ export interface PortCounters {
    * into super-frames, first segments included; super-frames built).
    */
   gro?: { segments: number; superFrames: number };
+  /** Switch totals only: mirror copies sent to destination ports (a segmented GSO copy counts each segment). */
+  mirrored?: number;
 }
 
 export interface MacEntry {

@@ -30,6 +30,7 @@ import { Gro } from '../virtualization/gro.js';
 import { Virtualization } from '../virtualization/layer.js';
 import type { HostNetworkInput } from '../virtualization/model.js';
 import type { PortAclStatus } from '../policy/port-acl.js';
+import { MIRROR_DESTINATION, MIRROR_SOURCE, collectMirror } from '../policy/mirror.js';
 import { PortVlan, classifyIngress, egressTci, popTag, pushTag, type IngressPort } from './vlan.js';
 
 /** Batches one port may run per wake-up before the others get a turn. */
@@ -115,6 +116,12 @@ export class Switch implements SwitchApi {
   private readonly uplinkIdx = new Uint16Array(1);
   /** Coalescing of decapsulated TCP segments at the external port (its counters are the switch's). */
   private readonly gro = new Gro();
+  /** Port mirroring: destination ports, whether any source and destination exist, copies sent, and whether the
+   *  sends under way are copies (then they count as mirrored, never as the frame's delivery). */
+  private mirrorDests: PortState[] = [];
+  private mirrorActive = false;
+  private mirrored = 0;
+  private mirroring = false;
 
   constructor(opts: SwitchOptions) {
     this.name = opts.name;
@@ -163,6 +170,7 @@ export class Switch implements SwitchApi {
     const p = new PortState(id, backend, cfg, this.batchSize, txCap, (q) => this.service(q));
     this.ports.add(p);
     this.local.refresh();
+    this.refreshMirror();
     this.macs.setPortLimit(id, cfg.macLimit);
     this.gen++;
     if (this.running) backend.start(p.service);
@@ -177,6 +185,7 @@ export class Switch implements SwitchApi {
     p.reconfigure(cfg);
     this.ports.rebuild();
     this.local.refresh();
+    this.refreshMirror();
     this.macs.setPortLimit(id, cfg.macLimit);
     this.macs.flushPort(id);
     this.gen++;
@@ -189,6 +198,7 @@ export class Switch implements SwitchApi {
     const p = this.mustPort(id);
     this.ports.remove(id);
     this.local.refresh();
+    this.refreshMirror();
     this.macs.flushPort(id);
     this.gen++;
     p.backend.stop();
@@ -233,6 +243,7 @@ export class Switch implements SwitchApi {
   switchCounters(): PortCounters {
     const c = this.counters.snapshot();
     c.gro = { segments: this.gro.segments, superFrames: this.gro.superFrames };
+    c.mirrored = this.mirrored;
     return c;
   }
 
@@ -680,6 +691,8 @@ export class Switch implements SwitchApi {
         if (p.backend.offload === (pass === 0)) this.sendTo(b, p);
       }
     }
+    // copies after every normal send (a destination's own traffic first), before IP rewrite touches the bytes
+    if (this.mirrorActive) this.sendMirror(b, lo, hi);
     if (net !== null) {
       for (let k = 0; k < this.touchedCount; k++) {
         const p = this.touched[k]!;
@@ -717,7 +730,7 @@ export class Switch implements SwitchApi {
       const m = b.meta[i]!;
       if (this.sentMark[j] === 1) {
         bytes += m.len;
-        this.delivered[i] = 1;
+        if (!this.mirroring) this.delivered[i] = 1;
       }
       if (p.txTagged[j] === 1) popTag(b, m);
     }
@@ -725,6 +738,37 @@ export class Switch implements SwitchApi {
     c.txBytes += bytes;
     this.counters.txFrames += sent;
     this.counters.txBytes += bytes;
+    if (this.mirroring) this.mirrored += sent;
+  }
+
+  /** Port mirroring (src/policy/mirror.ts): queue copies of [lo, hi) on each destination port, send them. */
+  private sendMirror(b: Batch, lo: number, hi: number): void {
+    const dests = this.mirrorDests;
+    const skipExternal = this.net !== null;
+    for (let k = 0; k < dests.length; k++) {
+      const q = dests[k]!;
+      if (!(skipExternal && q.external)) q.txCount = 0; // its normal send is done; txIdx is free again
+    }
+    if (collectMirror(b, lo, hi, this.ports, dests, skipExternal) === 0) return;
+    this.mirroring = true;
+    for (let k = 0; k < dests.length; k++) {
+      const q = dests[k]!;
+      if (skipExternal && q.external) continue;
+      if (q.txCount > 0) this.sendTo(b, q);
+      q.txCount = 0;
+    }
+    this.mirroring = false;
+  }
+
+  private refreshMirror(): void {
+    const dests: PortState[] = [];
+    let sources = 0;
+    for (const p of this.ports.list) {
+      if (p.mirror === MIRROR_DESTINATION) dests.push(p);
+      else if (p.mirror === MIRROR_SOURCE) sources++;
+    }
+    this.mirrorDests = dests;
+    this.mirrorActive = sources > 0 && dests.length > 0;
   }
 
   /**
@@ -872,7 +916,7 @@ export class Switch implements SwitchApi {
         continue;
       }
       for (let j = done; j < count; j++) mark[j] = 0;
-      this.countDrop(p.id, 'tx-full', count - done);
+      this.countDrop(p.id, this.mirroring ? 'mirror-tx-full' : 'tx-full', count - done);
       break;
     }
     return sent;
@@ -927,7 +971,8 @@ export class Switch implements SwitchApi {
     p.counters.txBytes += bytes;
     this.counters.txFrames += sent;
     this.counters.txBytes += bytes;
-    if (sent > 0) this.delivered[i] = 1;
+    if (this.mirroring) this.mirrored += sent;
+    else if (sent > 0) this.delivered[i] = 1;
     out.count = 0;
   }
 
