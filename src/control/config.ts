@@ -13,6 +13,7 @@ import { type Ipv4Prefix, formatIpv4Address, ipv4PrefixContains, parseIpv4Addres
 import { formatMac, isMulticastMac, parseMac } from '../wire/ethernet.js';
 import { type AclSpec, checkAcls } from '../policy/acl.js';
 import { checkExtendedAcls, type ExtendedAclSpec } from '../policy/extended-acl.js';
+import { MIRROR_MODES, type MirrorMode } from '../policy/mirror.js';
 
 export { VSID_MAX, VSID_MIN } from '../virtualization/model.js';
 
@@ -44,6 +45,8 @@ export interface PortSpec {
   /** Port ACLs and extended ACLs (src/policy), normalized; empty lists when none. */
   readonly acls: readonly AclSpec[];
   readonly extendedAcls: readonly ExtendedAclSpec[];
+  /** `policy: { mirror }`: port mirroring (src/policy/mirror.ts); 'none' when absent. */
+  readonly mirror: MirrorMode;
 }
 
 export interface ExtensionSpec {
@@ -144,7 +147,8 @@ function typeName(v: unknown): string {
 }
 
 const NOT_YET: Record<string, string> = {
-  policy: 'port policy (QoS, guards, mirroring) is not supported yet',
+  maxMbps: 'QoS is not supported yet',
+  minWeight: 'QoS is not supported yet',
 };
 
 class Checker {
@@ -297,7 +301,7 @@ function checkInterface(c: Checker, v: unknown, path: string): InterfaceSpec | n
 }
 
 function checkPort(c: Checker, v: unknown, path: string): PortSpec | null {
-  if (!c.object(v, path, ['name', 'interface', 'mac', 'vlan', 'vsid', 'offload', 'up', 'macLimit', 'acls', 'extendedAcls'])) return null;
+  if (!c.object(v, path, ['name', 'interface', 'mac', 'vlan', 'vsid', 'offload', 'up', 'macLimit', 'acls', 'extendedAcls', 'policy'])) return null;
   const before = c.errors.length;
   const nameRaw = c.string(v['name'], `${path}.name`);
   let name: string | null = null;
@@ -322,8 +326,23 @@ function checkPort(c: Checker, v: unknown, path: string): PortSpec | null {
   const acls = checkAcls(v['acls'], `${path}.acls`);
   const extendedAcls = checkExtendedAcls(v['extendedAcls'], `${path}.extendedAcls`);
   for (const e of [...acls.errors, ...extendedAcls.errors]) c.err(e.path, e.message);
+  const mirror = checkMirrorPolicy(c, v['policy'], `${path}.policy`);
   if (c.errors.length !== before || name === null || iface === null) return null;
-  return { name, interface: iface, mac, vlan, vsid, offload, up, macLimit, acls: acls.value, extendedAcls: extendedAcls.value };
+  return { name, interface: iface, mac, vlan, vsid, offload, up, macLimit, acls: acls.value, extendedAcls: extendedAcls.value, mirror };
+}
+
+// ---- port policy: mirroring (`policy: { mirror: source | destination | none }`, Hyper-V PortMirroring). Other
+// policy keys join the allowed list as their features land.
+const POLICY_KEYS = ['mirror'];
+
+function checkMirrorPolicy(c: Checker, v: unknown, path: string): MirrorMode {
+  if (v === undefined || v === null) return 'none';
+  if (!c.object(v, path, POLICY_KEYS)) return 'none';
+  const m = v['mirror'];
+  if (m === undefined || m === null) return 'none';
+  if (typeof m === 'string' && (MIRROR_MODES as readonly string[]).includes(m)) return m as MirrorMode;
+  c.err(`${path}.mirror`, `must be source, destination or none, got ${typeName(m)}`);
+  return 'none';
 }
 
 function checkExtension(c: Checker, v: unknown, path: string): ExtensionSpec | null {
@@ -824,6 +843,7 @@ export function portDoc(p: PortSpec): Record<string, unknown> {
   if (p.macLimit !== 0) o['macLimit'] = p.macLimit;
   if (p.acls.length > 0) o['acls'] = p.acls.map((r) => ({ ...r }));
   if (p.extendedAcls.length > 0) o['extendedAcls'] = p.extendedAcls.map((r) => ({ ...r }));
+  if (p.mirror !== 'none') o['policy'] = { mirror: p.mirror };
   return o;
 }
 

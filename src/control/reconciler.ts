@@ -160,6 +160,7 @@ export function portConfig(sp: PortSpec): PortConfig {
     macLimit: sp.macLimit,
     ...(sp.acls.length > 0 ? { acls: sp.acls } : {}),
     ...(sp.extendedAcls.length > 0 ? { extendedAcls: sp.extendedAcls } : {}),
+    ...(sp.mirror !== 'none' ? { mirror: sp.mirror } : {}),
   };
 }
 
