@@ -118,6 +118,21 @@ describe('mirror: copies of a source port', () => {
   });
 });
 
+describe('mirror: trace', () => {
+  it('xsctl trace notes which destinations took a copy', () => {
+    const r = rig({ a: { mirror: 'source' }, b: {}, c: {}, mon: { mirror: 'destination' }, off: { mirror: 'destination', up: false } });
+    learn(r, { a: MAC_A, b: MAC_B, c: MAC_C });
+    const notes = r.sw.traceFrame(r.id.a!, eth(MAC_B, MAC_A));
+    assert.deepEqual(notes.find((n) => n.stage === 'mirror'), { stage: 'mirror', verdict: 'copied to mon' });
+    assert.deepEqual(marks(r.port.mon!.takeSent()), [0]);
+    const plain = r.sw.traceFrame(r.id.b!, eth(MAC_C, MAC_B));
+    assert.equal(plain.find((n) => n.stage === 'mirror'), undefined, 'B to C is not mirrored');
+    // a flood from B reaches the source A and mon itself: mon gets it once, as a destination, not as a copy
+    const flood = r.sw.traceFrame(r.id.b!, eth(MAC_D, MAC_B));
+    assert.deepEqual(flood.find((n) => n.stage === 'mirror'), { stage: 'mirror', verdict: 'no destination takes a copy' });
+  });
+});
+
 describe('mirror: failures never hurt the original', () => {
   it('a down destination gets nothing; the source traffic flows', () => {
     const r = rig({ a: { mirror: 'source' }, b: {}, mon: { mirror: 'destination', up: false } });

@@ -30,7 +30,7 @@ import { Gro } from '../virtualization/gro.js';
 import { Virtualization } from '../virtualization/layer.js';
 import type { HostNetworkInput } from '../virtualization/model.js';
 import type { PortAclStatus } from '../policy/port-acl.js';
-import { MIRROR_DESTINATION, MIRROR_SOURCE, collectMirror } from '../policy/mirror.js';
+import { MIRROR_DESTINATION, MIRROR_SOURCE, collectMirror, isMirrored, takesCopy } from '../policy/mirror.js';
 import { PortVlan, classifyIngress, egressTci, popTag, pushTag, type IngressPort } from './vlan.js';
 
 /** Batches one port may run per wake-up before the others get a turn. */
@@ -565,6 +565,10 @@ export class Switch implements SwitchApi {
         for (let i = lo; i < hi; i++) {
           const m = b.meta[i]!;
           trace.note('tx', m.drop !== null ? `dropped: ${m.drop}` : this.delivered[i] === 1 ? `sent to ${this.destNames(m.dest)}` : 'refused by every destination');
+          if (this.mirrorActive && m.drop === null && isMirrored(m, this.ports)) {
+            const to = this.mirrorDests.filter((q) => takesCopy(m, q, this.net !== null)).map((q) => q.cfg.name);
+            trace.note('mirror', to.length === 0 ? 'no destination takes a copy' : `copied to ${to.join(', ')}`);
+          }
         }
       }
     }

@@ -15,7 +15,7 @@
 //   a copy the destination cannot take is counted 'mirror-tx-full' against it, the original is not affected.
 // - A down destination gets no copies (nothing is counted: no copy was made).
 
-import type { Batch } from '../dataplane/frame.js';
+import type { Batch, FrameMeta } from '../dataplane/frame.js';
 import { DEST_EXCLUDED } from '../dataplane/frame.js';
 import type { PortState, PortTable } from '../dataplane/port-table.js';
 
@@ -30,6 +30,29 @@ export function mirrorCode(mode: MirrorMode | undefined): number {
   return mode === 'source' ? MIRROR_SOURCE : mode === 'destination' ? MIRROR_DESTINATION : MIRROR_NONE;
 }
 
+/** Is frame m copied: from a source port, or to a live source port? */
+export function isMirrored(m: FrameMeta, ports: PortTable): boolean {
+  const src = ports.get(m.inPort);
+  if (src !== undefined && src.mirror === MIRROR_SOURCE) return true;
+  const d = m.dest;
+  for (let k = 0; k < d.count; k++) {
+    if ((d.flags[k]! & DEST_EXCLUDED) !== 0) continue;
+    const p = ports.get(d.ports[k]!);
+    if (p !== undefined && p.up && p.mirror === MIRROR_SOURCE) return true;
+  }
+  return false;
+}
+
+/** Does destination port q get a copy of mirrored frame m (up, not its sender, not already a live destination)? */
+export function takesCopy(m: FrameMeta, q: PortState, skipExternal: boolean): boolean {
+  if (!q.up || q.id === m.inPort || (skipExternal && q.external)) return false;
+  const d = m.dest;
+  for (let k = 0; k < d.count; k++) {
+    if (d.ports[k] === q.id && (d.flags[k]! & DEST_EXCLUDED) === 0) return false;
+  }
+  return true;
+}
+
 /**
  * For frames [lo, hi) not dropped: queue a copy on each destination port in `dests` (its txIdx/txFlags, from
  * txCount 0; the caller sends and resets) when the frame came from a source port or goes to a live source port.
@@ -40,32 +63,10 @@ export function collectMirror(b: Batch, lo: number, hi: number, ports: PortTable
   let copies = 0;
   for (let i = lo; i < hi; i++) {
     const m = b.meta[i]!;
-    if (m.drop !== null) continue;
-    const d = m.dest;
-    const src = ports.get(m.inPort);
-    let hit = src !== undefined && src.mirror === MIRROR_SOURCE;
-    if (!hit) {
-      for (let k = 0; k < d.count; k++) {
-        if ((d.flags[k]! & DEST_EXCLUDED) !== 0) continue;
-        const p = ports.get(d.ports[k]!);
-        if (p !== undefined && p.up && p.mirror === MIRROR_SOURCE) {
-          hit = true;
-          break;
-        }
-      }
-    }
-    if (!hit) continue;
+    if (m.drop !== null || !isMirrored(m, ports)) continue;
     for (let j = 0; j < dests.length; j++) {
       const q = dests[j]!;
-      if (!q.up || q.id === m.inPort || (skipExternal && q.external)) continue;
-      let already = false;
-      for (let k = 0; k < d.count; k++) {
-        if (d.ports[k] === q.id && (d.flags[k]! & DEST_EXCLUDED) === 0) {
-          already = true;
-          break;
-        }
-      }
-      if (already) continue;
+      if (!takesCopy(m, q, skipExternal)) continue;
       const c = q.txCount;
       if (c > 0 && q.txIdx[c - 1] === i) continue;
       q.txIdx[c] = i;
