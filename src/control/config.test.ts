@@ -116,6 +116,22 @@ describe('validateDocument', () => {
     assert.equal(e.has('switches[0].ports[0].acls'), false, 'acls: are supported');
   });
 
+  it('uplink.mirror: source / destination / none, round-trips, bad values refused', () => {
+    const doc = (uplink: unknown): unknown => ({ switches: [{ name: 'sw0', uplink, ports: [] }] });
+    const v = validateDocument(doc({ interface: 'up0', mirror: 'source' }));
+    assert.ok(v.ok, JSON.stringify(v));
+    assert.deepEqual(v.value.switches[0]!.uplink, { interface: 'up0', offload: true, tunnelOffload: false, mirror: 'source' });
+    const out = toDocument(v.value) as { switches: { uplink: unknown }[] };
+    assert.deepEqual(out.switches[0]!.uplink, { interface: 'up0', mirror: 'source' });
+    const again = validateDocument(JSON.parse(JSON.stringify(out)));
+    assert.ok(again.ok);
+    assert.deepEqual(again.value, v.value);
+    const none = validateDocument(doc({ interface: 'up0', mirror: 'none' }));
+    assert.ok(none.ok);
+    assert.deepEqual(none.value.switches[0]!.uplink, { interface: 'up0', offload: true, tunnelOffload: false });
+    assert.match(errorsOf(doc({ interface: 'up0', mirror: 'out' })).get('switches[0].uplink.mirror')!, /must be source, destination or none/);
+  });
+
   it('validates policy.mirror, normalizes it, and round-trips', () => {
     const doc = (policy: unknown): unknown => ({ switches: [{ name: 's', ports: [
       { name: 'a', interface: { tap: 'ta' }, policy },

@@ -77,6 +77,10 @@ export interface UplinkSpec {
   readonly interface: string;
   readonly offload: boolean;
   readonly tunnelOffload: boolean;
+  /** Port mirroring of the external port (src/policy/mirror.ts); 'none' when absent. With network virtualization
+   *  a source uplink copies the customer frames (decapsulated in, before encapsulation out); a destination uplink
+   *  gets no copies (its sends belong to the virtualization layer). Absent = none. */
+  readonly mirror?: MirrorMode;
 }
 
 export interface SwitchSpec {
@@ -338,10 +342,13 @@ const POLICY_KEYS = ['mirror'];
 function checkMirrorPolicy(c: Checker, v: unknown, path: string): MirrorMode {
   if (v === undefined || v === null) return 'none';
   if (!c.object(v, path, POLICY_KEYS)) return 'none';
-  const m = v['mirror'];
+  return checkMirror(c, v['mirror'], `${path}.mirror`);
+}
+
+function checkMirror(c: Checker, m: unknown, path: string): MirrorMode {
   if (m === undefined || m === null) return 'none';
   if (typeof m === 'string' && (MIRROR_MODES as readonly string[]).includes(m)) return m as MirrorMode;
-  c.err(`${path}.mirror`, `must be source, destination or none, got ${typeName(m)}`);
+  c.err(path, `must be source, destination or none, got ${typeName(m)}`);
   return 'none';
 }
 
@@ -369,12 +376,13 @@ function checkSwitch(c: Checker, v: unknown, path: string): SwitchSpec | null {
   let uplink: UplinkSpec | null = null;
   if (v['uplink'] !== undefined && v['uplink'] !== null) {
     const u = v['uplink'];
-    if (c.object(u, `${path}.uplink`, ['interface', 'offload', 'tunnelOffload'])) {
+    if (c.object(u, `${path}.uplink`, ['interface', 'offload', 'tunnelOffload', 'mirror'])) {
       const ifn = c.ifname(u['interface'], `${path}.uplink.interface`);
       const offload = c.bool(u['offload'], `${path}.uplink.offload`, true);
       const tunnelOffload = c.bool(u['tunnelOffload'], `${path}.uplink.tunnelOffload`, false);
       if (tunnelOffload && !offload) c.err(`${path}.uplink.tunnelOffload`, 'needs offload (super-frames reach the uplink only with offload on)');
-      if (ifn !== null) uplink = { interface: ifn, offload, tunnelOffload };
+      const mirror = checkMirror(c, u['mirror'], `${path}.uplink.mirror`);
+      if (ifn !== null) uplink = { interface: ifn, offload, tunnelOffload, ...(mirror !== 'none' ? { mirror } : {}) };
     }
   }
   const extensions: ExtensionSpec[] = [];
@@ -860,6 +868,7 @@ export function switchDoc(s: SwitchSpec): Record<string, unknown> {
     const u: Record<string, unknown> = { interface: s.uplink.interface };
     if (!s.uplink.offload) u['offload'] = false;
     if (s.uplink.tunnelOffload) u['tunnelOffload'] = true;
+    if (s.uplink.mirror !== undefined && s.uplink.mirror !== 'none') u['mirror'] = s.uplink.mirror;
     o['uplink'] = u;
   }
   if (s.extensions.length > 0) o['extensions'] = s.extensions.map(extensionDoc);

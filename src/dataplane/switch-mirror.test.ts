@@ -118,6 +118,23 @@ describe('mirror: copies of a source port', () => {
   });
 });
 
+describe('mirror: the external port', () => {
+  it('an external source (no virtualization) is copied both ways; an external destination gets copies', () => {
+    const r = rig({ up: { kind: 'external', mirror: 'source' }, vm: {}, mon: { mirror: 'destination' } });
+    learn(r, { up: MAC_A, vm: MAC_B, mon: MAC_C });
+    r.port.up!.inject(eth(MAC_B, MAC_A, { mark: 1 }));
+    r.sw.poll();
+    r.port.vm!.inject(eth(MAC_A, MAC_B, { mark: 2 }));
+    r.sw.poll();
+    assert.deepEqual(marks(r.port.mon!.takeSent()), [1, 2]);
+    const s = rig({ src: { mirror: 'source' }, vm: {}, up: { kind: 'external', mirror: 'destination' } });
+    learn(s, { src: MAC_A, vm: MAC_B, up: MAC_C });
+    s.port.src!.inject(eth(MAC_B, MAC_A, { mark: 3 }));
+    s.sw.poll();
+    assert.deepEqual(marks(s.port.up!.takeSent()), [3], 'SPAN out of the uplink');
+  });
+});
+
 describe('mirror: trace', () => {
   it('xsctl trace notes which destinations took a copy', () => {
     const r = rig({ a: { mirror: 'source' }, b: {}, c: {}, mon: { mirror: 'destination' }, off: { mirror: 'destination', up: false } });
