@@ -187,10 +187,10 @@ describe('xsctl against xswitchd', () => {
     assert.equal(xsctl('ext', 'del', 'sw2', 'cap').code, 1);
     assert.deepEqual(okJson('mac', 'sw2'), []);
     assert.deepEqual(okJson('counters', 'sw2'), {
-      switch: { rxFrames: 0, rxBytes: 0, txFrames: 0, txBytes: 0, drops: {}, gro: { segments: 0, superFrames: 0 } },
+      switch: { rxFrames: 0, rxBytes: 0, txFrames: 0, txBytes: 0, drops: {}, gro: { segments: 0, superFrames: 0 }, mirrored: 0 },
       ports: {},
     });
-    assert.match(xsctl('counters', 'sw2').stdout, /\nGRO \(switch sw2\): 0 segments coalesced into 0 super-frames\n$/);
+    assert.match(xsctl('counters', 'sw2').stdout, /\nGRO \(switch sw2\): 0 segments coalesced into 0 super-frames\nMIRRORED \(switch sw2\): 0 copies sent to mirror destinations\n$/);
     assert.equal(xsctl('mac', 'nope').code, 1);
     const nf = xsctl('--json', 'counters', 'nope');
     assert.equal(nf.code, 1);
@@ -287,6 +287,18 @@ describe('xsctl against xswitchd', () => {
     assert.deepEqual(Object.keys(counters.ports), ['vm2']);
     assert.match(xsctl('counters', 'sw1').stdout, /^PORT\s+RX-FRAMES\s+RX-BYTES\s+TX-FRAMES\s+TX-BYTES\s+DROPS\nvm1\s+/);
     assert.equal(xsctl('counters', 'sw1', 'nope').code, 1);
+    // port mirroring: set, listed, exported as policy, turned off; bad values refused
+    assert.equal(xsctl('port', 'set', 'sw1', 'vm1', '--mirror', 'source').code, 0);
+    assert.equal(xsctl('port', 'set', 'sw1', 'host', '--mirror', 'destination').code, 0);
+    const mirrors = (): string[][] => okJson<{ name: string; mirror: string }[]>('port', 'list', 'sw1').map((p) => [p.name, p.mirror]);
+    assert.deepEqual(mirrors(), [['vm1', 'source'], ['vm2', 'none'], ['host', 'destination']]);
+    assert.match(xsctl('port', 'list', 'sw1').stdout, /\s+MIRROR\n(.*\n)*vm1\s+.*\s+source\n(.*\n)*host\s+.*\s+destination\n/);
+    const mirrorDoc = okJson<{ switches: { name: string; ports: { name: string; policy?: unknown }[] }[] }>('export');
+    assert.deepEqual(mirrorDoc.switches.find((s) => s.name === 'sw1')!.ports.map((p) => p.policy ?? null), [{ mirror: 'source' }, null, { mirror: 'destination' }]);
+    assert.equal(xsctl('port', 'set', 'sw1', 'vm1', '--mirror', 'both').code, 2);
+    assert.equal(xsctl('port', 'set', 'sw1', 'vm1', '--mirror', 'none').code, 0);
+    assert.deepEqual(mirrors(), [['vm1', 'none'], ['vm2', 'none'], ['host', 'destination']]);
+    assert.equal(xsctl('port', 'set', 'sw1', 'host', '--mirror', 'none').code, 0);
 
     const exported = xsctl('--json', 'export').stdout;
     assert.equal(await stopDaemon(), 0, 'clean shutdown');

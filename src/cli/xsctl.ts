@@ -22,6 +22,7 @@ export const USAGE = `usage: xsctl [--socket PATH] [--json] COMMAND ...     (env
            [--access VID | --trunk VID,VID,... [--native VID]] [--no-offload] [--mac-limit N] [--down]
   port del SWITCH NAME | port list SWITCH
   port set SWITCH NAME [--up|--down] [--access VID | --trunk LIST [--native VID] | --no-vlan] [--mac MAC|none]
+                      [--mirror source|destination|none]
            [--vsid N] [--mac-limit N] [--offload|--no-offload]
            [--dhcp-guard on|off] [--router-guard on|off] [--mac-spoofing on|off] [--storm-limit PPS]
            [--trust-priority on|off] [--pvlan isolated:PRIMARY:SECONDARY | community:P:S | promiscuous:P[:S,S...]]
@@ -29,7 +30,7 @@ export const USAGE = `usage: xsctl [--socket PATH] [--json] COMMAND ...     (env
   ext del SWITCH NAME | ext enable SWITCH NAME | ext disable SWITCH NAME | ext list SWITCH
   ext order SWITCH NAME,NAME,...          new full order (capture*, filter*, forwarding?)
   mac SWITCH                              MAC table
-  counters SWITCH [PORT]                  rx/tx frames and bytes, drops by reason; the switch's GRO totals
+  counters SWITCH [PORT]                  rx/tx frames and bytes, drops by reason; the switch's GRO and mirror totals
   acl SWITCH PORT [--connections]         port ACLs and extended ACLs with hits, connection table, ACL drops
   network                                 the network virtualization policy as stored
   vsid list                               each virtualized switch's VSIDs: routing domain, prefix, tenant MTU, records
@@ -387,8 +388,11 @@ async function command(words: string[], c: ApiClient, json: boolean, ctx: CliEnv
         const out = table(['PORT', 'RX-FRAMES', 'RX-BYTES', 'TX-FRAMES', 'TX-BYTES', 'DROPS'], rows);
         const sc = isRecord(r['switch']) ? r['switch'] : {};
         const gro = isRecord(sc['gro']) ? sc['gro'] : null;
-        if (port !== undefined || gro === null) return out;
-        return `${out}${out.endsWith('\n') ? '' : '\n'}GRO (switch ${sw!}): ${str(gro['segments'])} segments coalesced into ${str(gro['superFrames'])} super-frames\n`;
+        if (port !== undefined) return out;
+        let tail = out.endsWith('\n') ? out : `${out}\n`;
+        if (gro !== null) tail += `GRO (switch ${sw!}): ${str(gro['segments'])} segments coalesced into ${str(gro['superFrames'])} super-frames\n`;
+        if (typeof sc['mirrored'] === 'number') tail += `MIRRORED (switch ${sw!}): ${str(sc['mirrored'])} copies sent to mirror destinations\n`;
+        return tail;
       });
     }
     default:
@@ -607,9 +611,10 @@ async function portCommand(sub: string | undefined, a: Args, c: ApiClient, json:
     case 'list': {
       const [sw] = a.positionals(1, ['SWITCH']);
       a.done();
-      return finish(await c.call('GET', `/v1/switches/${enc(sw!)}/ports`), json, io, (b) => table(['NAME', 'ID', 'INTERFACE', 'MAC', 'VLAN', 'VSID', 'UP', 'OFFLOAD', 'POLICY'],
+      return finish(await c.call('GET', `/v1/switches/${enc(sw!)}/ports`), json, io, (b) => table(['NAME', 'ID', 'INTERFACE', 'MAC', 'VLAN', 'VSID', 'UP', 'OFFLOAD', 'POLICY', 'MIRROR'],
         (Array.isArray(b) ? b : []).map((p: Record<string, unknown>) => [str(p['name']), str(p['id']), ifaceText(p['interface'], p['ifname']), str(p['mac']),
-          vlanText(p['vlan']), p['vsid'] === 0 ? '-' : str(p['vsid']), p['up'] === true ? 'up' : 'down', p['offload'] === true ? 'on' : 'off', policyText(p['policy'])])));
+          vlanText(p['vlan']), p['vsid'] === 0 ? '-' : str(p['vsid']), p['up'] === true ? 'up' : 'down', p['offload'] === true ? 'on' : 'off', policyText(p['policy']),
+          typeof p['mirror'] === 'string' && p['mirror'] !== 'none' ? p['mirror'] : '-'])));
     }
     case 'set': {
       const up = a.flag('--up');
@@ -622,10 +627,14 @@ async function portCommand(sub: string | undefined, a: Args, c: ApiClient, json:
       const noOffload = a.flag('--no-offload');
       const policy = policyFlags(a);
       const pvlan = pvlanFlag(a);
+      const mirror = a.value('--mirror');
       const [sw, name] = a.positionals(2, ['SWITCH', 'NAME']);
       a.done();
       if (pvlan !== undefined && vlan !== undefined) throw new UsageError('choose --pvlan or --access/--trunk/--no-vlan');
       if (up && down) throw new UsageError('choose --up or --down');
+      if (mirror !== undefined && mirror !== 'source' && mirror !== 'destination' && mirror !== 'none') {
+        throw new UsageError(`--mirror takes source, destination or none (got ${mirror})`);
+      }
       if (offload && noOffload) throw new UsageError('choose --offload or --no-offload');
       const body: Record<string, unknown> = {};
       if (up || down) body['up'] = up;
@@ -641,6 +650,10 @@ async function portCommand(sub: string | undefined, a: Args, c: ApiClient, json:
         if (!cur.ok || cur.status !== 200) return finish(cur, json, io, () => '');
         const had = isRecord(cur.body) && isRecord(cur.body['policy']) ? cur.body['policy'] : {};
         body['policy'] = { ...had, ...policy };
+      }
+      if (mirror !== undefined) {
+        // the API merges policy keys; null removes one
+        body['policy'] = { ...(isRecord(body['policy']) ? body['policy'] : {}), mirror: mirror === 'none' ? null : mirror };
       }
       if (Object.keys(body).length === 0) throw new UsageError('port set needs something to change (--up, --down, --access, --trunk, ...)');
       return finish(await c.call('PATCH', `/v1/switches/${enc(sw!)}/ports/${enc(name!)}`, body), json, io, revisionLine(`port ${name!} of ${sw!} updated`));

@@ -141,6 +141,15 @@ describe('API', () => {
     assert.equal(counters.switch['rxFrames'], 0);
     assert.deepEqual(Object.keys(((await ok('GET', '/v1/switches/sw0/counters?port=vm2')) as { ports: object }).ports), ['vm2']);
     assert.deepEqual(await ok('GET', '/v1/switches/sw0/macs'), []);
+    // policy keys merge one by one (mirror beside keys other features add); null removes one
+    const mirrorOf = async (): Promise<unknown> => ((await ok('GET', '/v1/switches/sw0/ports/vm1')) as Record<string, unknown>)['mirror'];
+    await ok('PATCH', '/v1/switches/sw0/ports/vm1', { policy: { mirror: 'source' } });
+    assert.equal(await mirrorOf(), 'source');
+    await refused('PATCH', '/v1/switches/sw0/ports/vm1', { policy: { mirror: 'sideways' } }, 400, /must be source, destination or none/);
+    await ok('PATCH', '/v1/switches/sw0/ports/vm1', { policy: { mirror: null } });
+    assert.equal(await mirrorOf(), 'none');
+    const doc = (await ok('GET', '/v1/desired')) as { document: { switches: { ports: Record<string, unknown>[] }[] } };
+    assert.equal(doc.document.switches[0]!.ports[0]!['policy'], undefined, 'the stored document is normalized: no empty policy');
   });
 
   it('answers bad JSON, unknown routes and methods with clear errors', async () => {

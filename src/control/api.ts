@@ -141,7 +141,15 @@ function routes(ctl: Controller): Route[] {
     if (p === undefined) return fail(404, `switch ${q.params[0]!} has no port ${q.params[1]!}`, 'port');
     for (const [k, v] of Object.entries(q.body as Record<string, unknown>)) {
       if (k === 'name' && v !== q.params[1]) return fail(400, 'a port cannot be renamed (delete it and add it again)', 'name');
-      if (v === null) delete p[k];
+      if (k === 'policy' && isPlainObject(v) && isPlainObject(p[k])) {
+        // policy keys are independent settings (mirror, guards, ...): merged key by key, null deletes one
+        const merged: Record<string, unknown> = { ...p[k] };
+        for (const [pk, pv] of Object.entries(v)) {
+          if (pv === null) delete merged[pk];
+          else merged[pk] = pv;
+        }
+        p[k] = merged;
+      } else if (v === null) delete p[k];
       else p[k] = v;
     }
     return undefined;
@@ -463,4 +471,8 @@ async function handle(table: Route[], req: IncomingMessage, res: ServerResponse,
 /** Resolve a relative socket/store path against the working directory. */
 export function absolute(p: string): string {
   return isAbsolute(p) ? p : resolve(p);
+}
+
+function isPlainObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
 }

@@ -2,7 +2,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { EMPTY_NETWORK } from '../virtualization/model.js';
-import { parseDocumentText, resolveExtensionPaths, toDocument, validateDocument } from './config.js';
+import { parseDocumentText, portDoc, resolveExtensionPaths, toDocument, validateDocument } from './config.js';
 
 function errorsOf(doc: unknown): Map<string, string> {
   const v = validateDocument(doc);
@@ -109,13 +109,53 @@ describe('validateDocument', () => {
     assert.equal(e.size, 15, [...e.keys()].join('\n'));
   });
 
-  it('rejects QoS and mirroring policy as not supported yet; takes guards and acls', () => {
+  it('takes guards, mirror and acls; QoS policy keys are not supported yet', () => {
     const e = errorsOf({ network: { routingDomains: [] }, switches: [{ name: 's', ports: [{ name: 'p', interface: { tap: 't' }, policy: { maxMbps: 100, mirror: 'source', dhcpGuard: true }, acls: [] }] }] });
     assert.equal(e.has('network'), false, 'network: is supported');
     assert.match(e.get('switches[0].ports[0].policy.maxMbps')!, /not supported yet/);
-    assert.match(e.get('switches[0].ports[0].policy.mirror')!, /not supported yet/);
+    assert.equal(e.has('switches[0].ports[0].policy.mirror'), false, 'mirror is supported');
     assert.equal(e.has('switches[0].ports[0].policy.dhcpGuard'), false, 'guards are supported');
     assert.equal(e.has('switches[0].ports[0].acls'), false, 'acls: are supported');
+  });
+
+  it('uplink.mirror: source / destination / none, round-trips, bad values refused', () => {
+    const doc = (uplink: unknown): unknown => ({ switches: [{ name: 'sw0', uplink, ports: [] }] });
+    const v = validateDocument(doc({ interface: 'up0', mirror: 'source' }));
+    assert.ok(v.ok, JSON.stringify(v));
+    assert.deepEqual(v.value.switches[0]!.uplink, { interface: 'up0', offload: true, tunnelOffload: false, mirror: 'source' });
+    const out = toDocument(v.value) as { switches: { uplink: unknown }[] };
+    assert.deepEqual(out.switches[0]!.uplink, { interface: 'up0', mirror: 'source' });
+    const again = validateDocument(JSON.parse(JSON.stringify(out)));
+    assert.ok(again.ok);
+    assert.deepEqual(again.value, v.value);
+    const none = validateDocument(doc({ interface: 'up0', mirror: 'none' }));
+    assert.ok(none.ok);
+    assert.deepEqual(none.value.switches[0]!.uplink, { interface: 'up0', offload: true, tunnelOffload: false });
+    assert.match(errorsOf(doc({ interface: 'up0', mirror: 'out' })).get('switches[0].uplink.mirror')!, /must be source, destination or none/);
+  });
+
+  it('validates policy.mirror, normalizes it, and round-trips', () => {
+    const doc = (policy: unknown): unknown => ({ switches: [{ name: 's', ports: [
+      { name: 'a', interface: { tap: 'ta' }, policy },
+      { name: 'm1', interface: { tap: 't1' }, policy: { mirror: 'destination' } },
+      { name: 'm2', interface: { tap: 't2' }, policy: { mirror: 'destination' } },
+    ] }] });
+    const ok = validateDocument(doc({ mirror: 'source' }));
+    assert.ok(ok.ok, JSON.stringify(ok));
+    const ports = ok.value.switches[0]!.ports;
+    assert.deepEqual(ports.map((p) => p.mirror), ['source', 'destination', 'destination'], 'several destinations are fine');
+    assert.deepEqual(portDoc(ports[0]!)['policy'], { mirror: 'source' });
+    const none = validateDocument(doc({ mirror: 'none' }));
+    assert.ok(none.ok);
+    assert.equal(none.value.switches[0]!.ports[0]!.mirror, 'none');
+    assert.equal(portDoc(none.value.switches[0]!.ports[0]!)['policy'], undefined, 'none is the default: not written back');
+    assert.equal(validateDocument(doc(undefined)).ok, true);
+    for (const bad of ['both', 1, true, 'Source']) {
+      const e = errorsOf(doc({ mirror: bad }));
+      assert.match(e.get('switches[0].ports[0].policy.mirror')!, /must be source, destination or none/, String(bad));
+    }
+    assert.match(errorsOf(doc('source')).get('switches[0].ports[0].policy')!, /must be an object/);
+    assert.match(errorsOf(doc({ mirorr: 'source' })).get('switches[0].ports[0].policy.mirorr')!, /unknown key/);
   });
 
   it('validates port ACLs and extended ACLs with per-path errors, normalizes them, and round-trips', () => {

@@ -16,6 +16,7 @@ import { checkExtendedAcls, type ExtendedAclSpec } from '../policy/extended-acl.
 import { checkPolicy, checkPrivateVlan, checkPrivateVlansAcross, privateVlanDoc } from '../policy/config.js';
 import { type PortPolicy, policyDoc } from '../policy/policy.js';
 import type { PrivateVlanConfig } from '../policy/pvlan.js';
+import { MIRROR_MODES, type MirrorMode } from '../policy/mirror.js';
 
 export { VSID_MAX, VSID_MIN } from '../virtualization/model.js';
 
@@ -50,6 +51,8 @@ export interface PortSpec {
   readonly extendedAcls: readonly ExtendedAclSpec[];
   /** Guards, storm control, 802.1p trust (src/policy); null = none (all defaults). */
   readonly policy: PortPolicy | null;
+  /** `policy: { mirror }`: port mirroring (src/policy/mirror.ts); 'none' when absent. */
+  readonly mirror: MirrorMode;
 }
 
 export interface ExtensionSpec {
@@ -80,6 +83,10 @@ export interface UplinkSpec {
   readonly interface: string;
   readonly offload: boolean;
   readonly tunnelOffload: boolean;
+  /** Port mirroring of the external port (src/policy/mirror.ts); 'none' when absent. With network virtualization
+   *  a source uplink copies the customer frames (decapsulated in, before encapsulation out); a destination uplink
+   *  gets no copies (its sends belong to the virtualization layer). Absent = none. */
+  readonly mirror?: MirrorMode;
 }
 
 export interface SwitchSpec {
@@ -331,8 +338,18 @@ function checkPort(c: Checker, v: unknown, path: string): PortSpec | null {
   for (const e of [...acls.errors, ...extendedAcls.errors]) c.err(e.path, e.message);
   const hasMac = v['mac'] !== undefined && v['mac'] !== null;
   const policy = checkPolicy(v['policy'], `${path}.policy`, hasMac, (p, m) => c.err(p, m));
+  const pv = v['policy'];
+  const mirror = isRecord(pv) ? checkMirror(c, pv['mirror'], `${path}.policy.mirror`) : 'none';
   if (c.errors.length !== before || name === null || iface === null) return null;
-  return { name, interface: iface, mac, vlan, vsid, offload, up, macLimit, policy, acls: acls.value, extendedAcls: extendedAcls.value };
+  return { name, interface: iface, mac, vlan, vsid, offload, up, macLimit, policy, acls: acls.value, extendedAcls: extendedAcls.value, mirror };
+}
+
+/** `policy.mirror` of a port or `uplink.mirror`: source | destination | none (Hyper-V PortMirroring). */
+function checkMirror(c: Checker, m: unknown, path: string): MirrorMode {
+  if (m === undefined || m === null) return 'none';
+  if (typeof m === 'string' && (MIRROR_MODES as readonly string[]).includes(m)) return m as MirrorMode;
+  c.err(path, `must be source, destination or none, got ${typeName(m)}`);
+  return 'none';
 }
 
 function checkExtension(c: Checker, v: unknown, path: string): ExtensionSpec | null {
@@ -359,12 +376,13 @@ function checkSwitch(c: Checker, v: unknown, path: string): SwitchSpec | null {
   let uplink: UplinkSpec | null = null;
   if (v['uplink'] !== undefined && v['uplink'] !== null) {
     const u = v['uplink'];
-    if (c.object(u, `${path}.uplink`, ['interface', 'offload', 'tunnelOffload'])) {
+    if (c.object(u, `${path}.uplink`, ['interface', 'offload', 'tunnelOffload', 'mirror'])) {
       const ifn = c.ifname(u['interface'], `${path}.uplink.interface`);
       const offload = c.bool(u['offload'], `${path}.uplink.offload`, true);
       const tunnelOffload = c.bool(u['tunnelOffload'], `${path}.uplink.tunnelOffload`, false);
       if (tunnelOffload && !offload) c.err(`${path}.uplink.tunnelOffload`, 'needs offload (super-frames reach the uplink only with offload on)');
-      if (ifn !== null) uplink = { interface: ifn, offload, tunnelOffload };
+      const mirror = checkMirror(c, u['mirror'], `${path}.uplink.mirror`);
+      if (ifn !== null) uplink = { interface: ifn, offload, tunnelOffload, ...(mirror !== 'none' ? { mirror } : {}) };
     }
   }
   const extensions: ExtensionSpec[] = [];
@@ -833,7 +851,9 @@ export function portDoc(p: PortSpec): Record<string, unknown> {
   if (!p.offload) o['offload'] = false;
   if (!p.up) o['up'] = false;
   if (p.macLimit !== 0) o['macLimit'] = p.macLimit;
-  if (p.policy !== null) o['policy'] = policyDoc(p.policy);
+  if (p.policy !== null || p.mirror !== 'none') {
+    o['policy'] = { ...(p.policy !== null ? policyDoc(p.policy) : {}), ...(p.mirror !== 'none' ? { mirror: p.mirror } : {}) };
+  }
   if (p.acls.length > 0) o['acls'] = p.acls.map((r) => ({ ...r }));
   if (p.extendedAcls.length > 0) o['extendedAcls'] = p.extendedAcls.map((r) => ({ ...r }));
   return o;
@@ -852,6 +872,7 @@ export function switchDoc(s: SwitchSpec): Record<string, unknown> {
     const u: Record<string, unknown> = { interface: s.uplink.interface };
     if (!s.uplink.offload) u['offload'] = false;
     if (s.uplink.tunnelOffload) u['tunnelOffload'] = true;
+    if (s.uplink.mirror !== undefined && s.uplink.mirror !== 'none') u['mirror'] = s.uplink.mirror;
     o['uplink'] = u;
   }
   if (s.extensions.length > 0) o['extensions'] = s.extensions.map(extensionDoc);

@@ -33,6 +33,8 @@ export const DROP_REASONS = {
   'mac-spoof': "source MAC is not the port's MAC on a port that does not allow MAC spoofing",
   'storm-control': "broadcast/multicast/unknown-unicast frame over the port's storm limit (frames per second)",
   'pvlan-blocked': 'private VLAN: destination not reachable from this isolated/community port',
+  // port mirroring (src/policy/mirror.ts)
+  'mirror-tx-full': 'a mirror destination port could not take a copy (queue full); the original frame is not affected',
   // network virtualization (src/virtualization)
   'bad-encap': 'malformed NVGRE/GRE or VXLAN packet on the underlay (flags, protocol, lengths, outer fragment)',
   'unknown-vsid': 'tunnel packet or frame for a VSID that has no virtual subnet on this host',

@@ -10,6 +10,7 @@ import type { PortId } from './types.js';
 import { PortVlan } from './vlan.js';
 import { compileGuards, type PortGuards } from '../policy/guards.js';
 import { PortAcl } from '../policy/port-acl.js';
+import { mirrorCode } from '../policy/mirror.js';
 
 export const DEFAULT_MTU = 1500;
 
@@ -25,6 +26,8 @@ export class PortState {
   guards: PortGuards | null;
   /** ACLs and connection table (null: no rules; kept across reconfigure so counters and connections survive). */
   acl: PortAcl | null = null;
+  /** MIRROR_NONE / MIRROR_SOURCE / MIRROR_DESTINATION (src/policy/mirror.ts). */
+  mirror = 0;
   readonly rx: Batch;
   /** Frame indices of the batch being sent to this port (filled per batch, per destination). */
   readonly txIdx: Uint16Array;
@@ -54,6 +57,7 @@ export class PortState {
     this.info = makeInfo(id, cfg);
     this.guards = compileGuards(cfg);
     this.setAcl(cfg);
+    this.mirror = mirrorCode(cfg.mirror);
     this.rx = new Batch(batchSize, slotSizeFor(backend.maxFrameBytes));
     this.txIdx = new Uint16Array(txIdxCapacity);
     this.txFlags = new Uint8Array(txIdxCapacity);
@@ -71,6 +75,7 @@ export class PortState {
     this.info = makeInfo(this.id, cfg);
     this.guards = compileGuards(cfg);
     this.setAcl(cfg);
+    this.mirror = mirrorCode(cfg.mirror);
   }
 
   private setAcl(cfg: PortConfig): void {

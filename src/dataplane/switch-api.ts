@@ -7,6 +7,7 @@ import type { DropReason } from './drop.js';
 import type { AclSpec } from '../policy/acl.js';
 import type { ExtendedAclSpec } from '../policy/extended-acl.js';
 import type { PortAclStatus } from '../policy/port-acl.js';
+import type { MirrorMode } from '../policy/mirror.js';
 import type { Clock, PortId } from './types.js';
 import type { VirtualizationStatus } from '../virtualization/api.js';
 import type { HostNetworkInput } from '../virtualization/model.js';
@@ -38,6 +39,8 @@ export interface PortConfig {
   readonly extendedAcls?: readonly ExtendedAclSpec[];
   /** Guards, storm control, 802.1p trust (src/policy); absent = none. */
   readonly policy?: PortPolicy;
+  /** Port mirroring (src/policy/mirror.ts): copy this port's traffic (source), receive copies (destination). */
+  readonly mirror?: MirrorMode;
 }
 
 export interface SwitchOptions {
@@ -83,6 +86,8 @@ export interface PortCounters {
    * into super-frames, first segments included; super-frames built).
    */
   gro?: { segments: number; superFrames: number };
+  /** Switch totals only: mirror copies sent to destination ports (a segmented GSO copy counts each segment). */
+  mirrored?: number;
 }
 
 export interface MacEntry {

@@ -32,6 +32,7 @@ import { Gro } from '../virtualization/gro.js';
 import { Virtualization } from '../virtualization/layer.js';
 import type { HostNetworkInput } from '../virtualization/model.js';
 import type { PortAclStatus } from '../policy/port-acl.js';
+import { MIRROR_DESTINATION, MIRROR_SOURCE, collectMirror, isMirrored, takesCopy } from '../policy/mirror.js';
 import { PortVlan, classifyIngress, egressTci, popTag, pushTag, type IngressPort } from './vlan.js';
 
 /** Batches one port may run per wake-up before the others get a turn. */
@@ -117,6 +118,12 @@ export class Switch implements SwitchApi {
   private readonly uplinkIdx = new Uint16Array(1);
   /** Coalescing of decapsulated TCP segments at the external port (its counters are the switch's). */
   private readonly gro = new Gro();
+  /** Port mirroring: destination ports, whether any source and destination exist, copies sent, and whether the
+   *  sends under way are copies (then they count as mirrored, never as the frame's delivery). */
+  private mirrorDests: PortState[] = [];
+  private mirrorActive = false;
+  private mirrored = 0;
+  private mirroring = false;
 
   constructor(opts: SwitchOptions) {
     this.name = opts.name;
@@ -165,6 +172,7 @@ export class Switch implements SwitchApi {
     const p = new PortState(id, backend, cfg, this.batchSize, txCap, (q) => this.service(q));
     this.ports.add(p);
     this.local.refresh();
+    this.refreshMirror();
     this.macs.setPortLimit(id, cfg.macLimit);
     this.gen++;
     if (this.running) backend.start(p.service);
@@ -184,6 +192,7 @@ export class Switch implements SwitchApi {
     p.reconfigure(cfg);
     this.ports.rebuild();
     this.local.refresh();
+    this.refreshMirror();
     this.macs.setPortLimit(id, cfg.macLimit);
     if (relearn) this.macs.flushPort(id);
     this.gen++;
@@ -196,6 +205,7 @@ export class Switch implements SwitchApi {
     const p = this.mustPort(id);
     this.ports.remove(id);
     this.local.refresh();
+    this.refreshMirror();
     this.macs.flushPort(id);
     this.gen++;
     p.backend.stop();
@@ -240,6 +250,7 @@ export class Switch implements SwitchApi {
   switchCounters(): PortCounters {
     const c = this.counters.snapshot();
     c.gro = { segments: this.gro.segments, superFrames: this.gro.superFrames };
+    c.mirrored = this.mirrored;
     return c;
   }
 
@@ -565,6 +576,10 @@ export class Switch implements SwitchApi {
         for (let i = lo; i < hi; i++) {
           const m = b.meta[i]!;
           trace.note('tx', m.drop !== null ? `dropped: ${m.drop}` : this.delivered[i] === 1 ? `sent to ${this.destNames(m.dest)}` : 'refused by every destination');
+          if (this.mirrorActive && m.drop === null && isMirrored(m, this.ports)) {
+            const to = this.mirrorDests.filter((q) => takesCopy(m, q, this.net !== null)).map((q) => q.cfg.name);
+            trace.note('mirror', to.length === 0 ? 'no destination takes a copy' : `copied to ${to.join(', ')}`);
+          }
         }
       }
     }
@@ -691,6 +706,8 @@ export class Switch implements SwitchApi {
         if (p.backend.offload === (pass === 0)) this.sendTo(b, p);
       }
     }
+    // copies after every normal send (a destination's own traffic first), before IP rewrite touches the bytes
+    if (this.mirrorActive) this.sendMirror(b, lo, hi);
     if (net !== null) {
       for (let k = 0; k < this.touchedCount; k++) {
         const p = this.touched[k]!;
@@ -728,7 +745,7 @@ export class Switch implements SwitchApi {
       const m = b.meta[i]!;
       if (this.sentMark[j] === 1) {
         bytes += m.len;
-        this.delivered[i] = 1;
+        if (!this.mirroring) this.delivered[i] = 1;
       }
       if (p.txTagged[j] === 1) popTag(b, m);
     }
@@ -736,6 +753,37 @@ export class Switch implements SwitchApi {
     c.txBytes += bytes;
     this.counters.txFrames += sent;
     this.counters.txBytes += bytes;
+    if (this.mirroring) this.mirrored += sent;
+  }
+
+  /** Port mirroring (src/policy/mirror.ts): queue copies of [lo, hi) on each destination port, send them. */
+  private sendMirror(b: Batch, lo: number, hi: number): void {
+    const dests = this.mirrorDests;
+    const skipExternal = this.net !== null;
+    for (let k = 0; k < dests.length; k++) {
+      const q = dests[k]!;
+      if (!(skipExternal && q.external)) q.txCount = 0; // its normal send is done; txIdx is free again
+    }
+    if (collectMirror(b, lo, hi, this.ports, dests, skipExternal) === 0) return;
+    this.mirroring = true;
+    for (let k = 0; k < dests.length; k++) {
+      const q = dests[k]!;
+      if (skipExternal && q.external) continue;
+      if (q.txCount > 0) this.sendTo(b, q);
+      q.txCount = 0;
+    }
+    this.mirroring = false;
+  }
+
+  private refreshMirror(): void {
+    const dests: PortState[] = [];
+    let sources = 0;
+    for (const p of this.ports.list) {
+      if (p.mirror === MIRROR_DESTINATION) dests.push(p);
+      else if (p.mirror === MIRROR_SOURCE) sources++;
+    }
+    this.mirrorDests = dests;
+    this.mirrorActive = sources > 0 && dests.length > 0;
   }
 
   /**
@@ -883,7 +931,7 @@ export class Switch implements SwitchApi {
         continue;
       }
       for (let j = done; j < count; j++) mark[j] = 0;
-      this.countDrop(p.id, 'tx-full', count - done);
+      this.countDrop(p.id, this.mirroring ? 'mirror-tx-full' : 'tx-full', count - done);
       break;
     }
     return sent;
@@ -938,7 +986,8 @@ export class Switch implements SwitchApi {
     p.counters.txBytes += bytes;
     this.counters.txFrames += sent;
     this.counters.txBytes += bytes;
-    if (sent > 0) this.delivered[i] = 1;
+    if (this.mirroring) this.mirrored += sent;
+    else if (sent > 0) this.delivered[i] = 1;
     out.count = 0;
   }
 

@@ -42,7 +42,7 @@ export function checkPolicy(v: unknown, path: string, hasMac: boolean, err: Erro
     err(path, `must be an object like { dhcpGuard: true, routerGuard: true, macSpoofing: false, stormLimit: 1000 }, got ${typeName(v)}`);
     return null;
   }
-  unknownKeys(v, path, POLICY_KEYS, err, POLICY_NOT_YET);
+  unknownKeys(v, path, [...POLICY_KEYS, 'mirror'], err, POLICY_NOT_YET); // mirror: checked by control/config.ts
   const dhcpGuard = bool(v['dhcpGuard'], `${path}.dhcpGuard`, DEFAULT_POLICY.dhcpGuard, err);
   const routerGuard = bool(v['routerGuard'], `${path}.routerGuard`, DEFAULT_POLICY.routerGuard, err);
   const macSpoofing = bool(v['macSpoofing'], `${path}.macSpoofing`, DEFAULT_POLICY.macSpoofing, err);

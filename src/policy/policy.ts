@@ -36,7 +36,6 @@ export const POLICY_NOT_YET: Readonly<Record<string, string>> = {
   maxMbps: 'maximum bandwidth (QoS) is not supported yet',
   minMbps: 'minimum bandwidth (QoS) is not supported yet',
   minWeight: 'minimum bandwidth weight (QoS) is not supported yet',
-  mirror: 'port mirroring is not supported yet',
 };
 
 export const POLICY_KEYS = ['dhcpGuard', 'routerGuard', 'macSpoofing', 'stormLimit', 'trustPriority'] as const;

@@ -30,6 +30,8 @@ export interface PortCounters {
   drops: Record<string, number>;
   /** Switch totals only: receive coalescing at the external port. */
   gro?: { segments: number; superFrames: number };
+  /** Switch totals only: copies sent to mirror destination ports. */
+  mirrored?: number;
 }
 export interface Counters {
   switch: PortCounters;
