@@ -68,7 +68,8 @@ export interface VxlanInit {
 }
 
 export function emitVxlan(f: VxlanInit, u8: Uint8Array, off: number): number {
-  writeU32(u8, off, (f.flags ?? VXLAN_FLAG_I) * 0x100_0000);
-  writeU32(u8, off + 4, (f.vni & 0xffffff) * 256);
+  writeU32(u8, off, ((f.flags ?? VXLAN_FLAG_I) & 0xff) << 24);
+  // as an int32 bit pattern: a VNI from 2^23 up times 256 is a double, a heap number if writeU32 is not inlined
+  writeU32(u8, off + 4, (f.vni & 0xffffff) << 8);
   return VXLAN_HLEN;
 }
