@@ -307,7 +307,7 @@ describe('API: network', () => {
     assert.equal(b['field'], 'network.lookupRecords[1].pa');
     assert.equal((await refused('PATCH', '/v1/network/records/5001/10.0.0.6', { ca: '10.0.0.9' }, 400, /only pa, rule, mac and vm/))['field'], 'ca');
     assert.equal((await refused('PATCH', '/v1/network/records/x/10.0.0.6', { pa: '192.0.2.1' }, 400, /VSID must be a number/))['field'], 'vsid');
-    assert.equal((await refused('PATCH', '/v1/network/records/5001/ten', { pa: '192.0.2.1' }, 400, /CA must be an IPv4 address/))['field'], 'ca');
+    assert.equal((await refused('PATCH', '/v1/network/records/5001/ten', { pa: '192.0.2.1' }, 400, /CA must be an IPv4 or IPv6 address/))['field'], 'ca');
     await refused('PATCH', '/v1/network/records/5001/10.0.0.6', { vm: 'vm1' }, 400, /02:00:00:00:00:0b is not the MAC of port vm1 of switch sw0 \(02:00:00:00:00:01\)/);
     await refused('POST', '/v1/network/records', { ca: '10.0.0.5', vsid: 5001, mac: '02:00:00:00:00:09', pa: '192.0.2.2' }, 409, /already has a lookup record for CA 10\.0\.0\.5/);
     const out = await refused('POST', '/v1/network/records', { ca: '10.0.9.5', vsid: 5001, mac: '02:00:00:00:00:09', pa: '192.0.2.2' }, 400, /outside its subnet/);
