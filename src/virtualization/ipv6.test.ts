@@ -210,7 +210,7 @@ describe('IPv6 neighbor discovery from the policy table', () => {
 });
 
 describe('IPv6 unicast, tenant MTU and routing', () => {
-  it('IPv6 unicast to a remote CA goes to the uplink and is encapsulated in NVGRE', { skip: !hasTshark }, () => {
+  it('IPv6 unicast to a remote CA finds its record by MAC and goes to the uplink (encapsulation waits for PA ARP)', () => {
     const r = rig();
     const m = fwd(r, ping6({ src: MAC5, dst: MAC6, sip: 'fd00:1::5', dip: 'fd00:1::6', size: 100 }), 1, 5001);
     assert.deepEqual(dests(m), [EXT]);
