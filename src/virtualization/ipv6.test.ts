@@ -251,7 +251,16 @@ describe('IPv6 unicast, tenant MTU and routing', () => {
     const none = fwd(r, ping6({ src: MAC5, dst: ROUTER_MAC, sip: 'fd00:1::5', dip: 'fd00:9::8', size: 56 }), 1, 5001);
     assert.equal(none.drop, 'no-route');
     const last = fwd(r, ping6({ src: MAC5, dst: ROUTER_MAC, sip: 'fd00:1::5', dip: 'fd00:2::7', size: 56, hopLimit: 1 }), 1, 5001);
-    assert.equal(last.drop, 'ttl-exceeded');
+    assert.equal(last.drop, null);
+    assert.deepEqual(dests(last), [1]);
+    const te = out(r, last);
+    assert.equal(te[54], 3, 'ICMPv6 time exceeded');
+    assert.equal(te[55], 0);
+    assert.equal(formatIpv6Address(te, 22), 'fd00:1::1');
+    assert.equal(formatIpv6Address(te, 38), 'fd00:1::5');
+    assert.ok(icmpv6ChecksumOk(te));
+    assert.equal(r.v.counters.timeExceeded, 1);
+    assert.deepEqual(r.host.drops, [{ port: 1, reason: 'ttl-exceeded' }]);
     assert.equal(r.v.counters.routed, 2);
   });
 

@@ -21,7 +21,7 @@ import { decapInPlace, parseUnderlay, rewriteIn, Underlay, UNDERLAY_ARP, UNDERLA
 import { encapNvgre, encapVxlan, flowHash, Outer, rewriteOut, VXLAN_PREPEND } from './encap.js';
 import { fragNeededInPlace, timeExceededInPlace } from './icmp-reply.js';
 import type { HostNetworkInput } from './model.js';
-import { equal16, ETHERTYPE_IPV6, neighborAdvertInPlace, nsTargetOffset, packetTooBigInPlace } from './nd-reply.js';
+import { equal16, ETHERTYPE_IPV6, hopLimitExceededInPlace, neighborAdvertInPlace, nsTargetOffset, packetTooBigInPlace } from './nd-reply.js';
 import {
   compilePolicy,
   KEY_SPLIT,
@@ -537,7 +537,8 @@ export class Virtualization implements VirtualizationLayer {
 
   /**
    * Distributed routing for IPv6: a CA of the routing domain (no customer routes for IPv6), hop limit - 1, MACs
-   * rewritten. At hop limit <= 1 the frame is dropped 'ttl-exceeded' (no ICMPv6 time exceeded is sent yet).
+   * rewritten. At hop limit <= 1 the sender gets ICMPv6 time exceeded (from the subnet's IPv6 gateway, else the
+   * destination), counted 'ttl-exceeded'.
    */
   private route6(t: PolicyTable, u8: Uint8Array, m: FrameMeta, s: SubnetEntry, ports: LocalPorts): void {
     const l3 = m.off + m.l3Off;
@@ -562,7 +563,12 @@ export class Virtualization implements VirtualizationLayer {
     }
     const hops = u8[l3 + 7]!;
     if (hops <= 1) {
-      m.drop = 'ttl-exceeded';
+      if (m.inPort !== NO_PORT && hopLimitExceededInPlace(u8, m, s.gateway6, 0, t.routerMacHi, t.routerMacLo)) {
+        this.replied(u8, m, 'ttl-exceeded');
+        this.counters.timeExceeded++;
+      } else {
+        m.drop = 'ttl-exceeded';
+      }
       return;
     }
     if (!rec.local && !this.fitsMtu(t, u8, m, rec, s)) return;

@@ -6,7 +6,13 @@ import { GSO_NONE, type FrameMeta } from '../dataplane/frame.js';
 import { readU16, readU32, writeU16, writeU32 } from '../wire/byte-order.js';
 import { fillChecksum, pseudoSumIpv6 } from '../wire/checksum.js';
 import { ETH_HLEN } from '../wire/ethernet.js';
-import { ICMPV6_NEIGHBOR_ADVERTISEMENT, ICMPV6_NEIGHBOR_SOLICITATION, ICMPV6_PACKET_TOO_BIG, ND_OPT_TARGET_LINK_ADDR } from '../wire/icmpv6.js';
+import {
+  ICMPV6_NEIGHBOR_ADVERTISEMENT,
+  ICMPV6_NEIGHBOR_SOLICITATION,
+  ICMPV6_PACKET_TOO_BIG,
+  ICMPV6_TIME_EXCEEDED,
+  ND_OPT_TARGET_LINK_ADDR,
+} from '../wire/icmpv6.js';
 import { IPV6_HLEN } from '../wire/ipv6.js';
 
 export const ETHERTYPE_IPV6 = 0x86dd;
@@ -130,6 +136,32 @@ export function packetTooBigInPlace(
   fromMacHi: number,
   fromMacLo: number,
 ): boolean {
+  return icmpv6ErrorInPlace(u8, m, ICMPV6_PACKET_TOO_BIG, 0, mtu, from, fromOff, fromMacHi, fromMacLo);
+}
+
+/** The same shape for ICMPv6 time exceeded (type 3, code 0: hop limit exceeded in transit), sent by the router. */
+export function hopLimitExceededInPlace(
+  u8: Uint8Array,
+  m: FrameMeta,
+  from: Uint8Array | null,
+  fromOff: number,
+  fromMacHi: number,
+  fromMacLo: number,
+): boolean {
+  return icmpv6ErrorInPlace(u8, m, ICMPV6_TIME_EXCEEDED, 0, 0, from, fromOff, fromMacHi, fromMacLo);
+}
+
+function icmpv6ErrorInPlace(
+  u8: Uint8Array,
+  m: FrameMeta,
+  type: number,
+  code: number,
+  rest: number,
+  from: Uint8Array | null,
+  fromOff: number,
+  fromMacHi: number,
+  fromMacLo: number,
+): boolean {
   const off = m.off;
   const end = off + m.len;
   if (m.etherType !== ETHERTYPE_IPV6 || m.l3Off < ETH_HLEN || end > u8.length) return false;
@@ -161,9 +193,9 @@ export function packetTooBigInPlace(
   u8.copyWithin(nip + 24, q + 8, q + 24); // to the original source
   if (from !== null) for (let i = 0; i < 16; i++) u8[nip + 8 + i] = from[fromOff + i]!;
   else u8.copyWithin(nip + 8, q + 24, q + 40);
-  u8[icmp] = ICMPV6_PACKET_TOO_BIG;
-  u8[icmp + 1] = 0;
-  writeU32(u8, icmp + 4, mtu);
+  u8[icmp] = type;
+  u8[icmp + 1] = code;
+  writeU32(u8, icmp + 4, rest);
   fillChecksum(u8, icmp, icmpLen, 2, pseudoSumIpv6(u8, nip + 8, nip + 24, IPPROTO_ICMPV6, icmpLen));
 
   m.dstMac = readU16(u8, off) * 0x1_0000_0000 + readU32(u8, off + 2);
