@@ -87,6 +87,9 @@ describe('IPv6 CAs across two hosts (red and blue with the same CAs and MACs)', 
     assert.ok(r !== undefined && r.prefix.includes('fd00:1::/64') && r.tenantMtu === UNDERLAY_MTU - 42, JSON.stringify(rows));
     const recs = await mh.recordList('h1');
     assert.ok(recs.some((x) => x.ca === 'fd00:1::6' && x.vsid === 5001 && x.mac === '02:00:00:00:00:06'), JSON.stringify(recs));
+    const text = (await mh.host('h1').d.xsctlOk(['network'])).stdout;
+    assert.match(text, /5001\s+10\.0\.0\.0\/24 fd00:1::\/64\s+10\.0\.0\.1 fd00:1::1/, text);
+    assert.match(text, /fd00:1::6\s+5001\s+02:00:00:00:00:06/, text);
     const red1 = vm['red1']!;
     const fit = UNDERLAY_MTU - 42 - PING6_HDR;
     const ok = await mh.ping(red1, 'fd00:1::6', { count: 3, interval: 0.2, extra: ['-6', '-M', 'do', '-s', String(fit)] });
