@@ -17,7 +17,9 @@ import { readMac } from '../wire/ethernet.js';
 import type { LocalPorts, VirtualizationHost } from './api.js';
 import { Virtualization } from './layer.js';
 import type { NetworkSpec } from './model.js';
+import { Ipv6Map } from './policy-table.js';
 import { hostInput, MAC5, MAC6, MAC7, MAC8, ROUTER_MAC, spec } from './virtualization.test-kit.js';
+import { parseIpv6Address } from '../wire/addresses.js';
 
 const EXT = 100 as PortId;
 /** A VM on host A in red 5001 without a lookup record. */
@@ -137,6 +139,22 @@ function decodeOne(f: Uint8Array, fields: readonly string[]): Record<string, str
   for (const k of fields) o[k] = (rec?.[k] ?? []).join(';');
   return o;
 }
+
+describe('Ipv6Map', () => {
+  it('finds every address straight from frame bytes after growing, and nothing else', () => {
+    const map = new Ipv6Map<number>();
+    for (let i = 0; i < 300; i++) map.set(parseIpv6Address(`fd00:${i.toString(16)}::${((i * 7919) % 65536).toString(16)}`)!, i);
+    assert.equal(map.size, 300);
+    const buf = new Uint8Array(40);
+    for (let i = 0; i < 300; i++) {
+      buf.set(parseIpv6Address(`fd00:${i.toString(16)}::${((i * 7919) % 65536).toString(16)}`)!, 24);
+      assert.equal(map.at(buf, 24), i);
+    }
+    assert.equal(map.get(parseIpv6Address('fd00:1::1')!), undefined);
+    map.set(parseIpv6Address('fd00:0::0')!, 999);
+    assert.equal(map.get(parseIpv6Address('fd00::')!), 999);
+  });
+});
 
 describe('IPv6 neighbor discovery from the policy table', () => {
   it('an NS for a CA of the VSID is answered in place with a solicited, override NA carrying the target MAC', { skip: !hasTshark }, () => {
