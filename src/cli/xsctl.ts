@@ -464,7 +464,7 @@ function networkText(b: unknown): string {
   }));
   section('LOOKUP RECORDS', ['CA', 'VSID', 'MAC', 'PA', 'RULE', 'VM'], list(n['lookupRecords']).map((r) => [str(r['ca']), str(r['vsid']), str(r['mac']), str(r['pa']), str(r['rule']), str(r['vm'])]));
   if (list(n['customerRoutes']).length > 0) {
-    section('CUSTOMER ROUTES', ['RDID', 'VSID', 'PREFIX', 'NEXT-HOP'], list(n['customerRoutes']).map((r) => [str(r['rdid']), str(r['vsid']), str(r['prefix']), r['nextHop'] === '0.0.0.0' ? 'on-link' : str(r['nextHop'])]));
+    section('CUSTOMER ROUTES', ['RDID', 'VSID', 'PREFIX', 'NEXT-HOP'], list(n['customerRoutes']).map((r) => [str(r['rdid']), str(r['vsid']), str(r['prefix']), r['nextHop'] === '0.0.0.0' || r['nextHop'] === '::' ? 'on-link' : str(r['nextHop'])]));
   }
   return out.join('');
 }

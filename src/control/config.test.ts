@@ -318,6 +318,11 @@ describe('validateDocument: network', () => {
         { ca: '10.0.0.5', vsid: 5001, mac: '02:00:00:00:00:05', pa: '192.0.2.1' },
         { ca: 'fd00:2:0::7', vsid: 5002, mac: '02:00:00:00:00:07', pa: '192.0.2.2' },
       ],
+      customerRoutes: [
+        { rdid: RED, vsid: 5001, prefix: 'fd00:99::/64', nextHop: 'fd00:2::7' },
+        { rdid: RED, vsid: 5001, prefix: 'fd00:98::/64', nextHop: '0::0' },
+        { rdid: RED, vsid: 5001, prefix: '10.9.0.0/16', nextHop: '10.0.0.5' },
+      ],
     } });
     assert.ok(v.ok, v.ok ? '' : v.errors.map((e) => `${e.path}: ${e.message}`).join('\n'));
     const rd = v.value.network.routingDomains[0]!;
@@ -326,6 +331,7 @@ describe('validateDocument: network', () => {
       { vsid: 5002, prefix: null, gateway: null, prefix6: 'fd00:2::/64', gateway6: null },
     ]);
     assert.deepEqual(v.value.network.lookupRecords.map((r) => r.ca), ['10.0.0.5', 'fd00:1::5', 'fd00:2::7']);
+    assert.deepEqual(v.value.network.customerRoutes.map((r) => `${r.prefix} ${r.nextHop}`), ['10.9.0.0/16 10.0.0.5', 'fd00:98::/64 ::', 'fd00:99::/64 fd00:2::7']);
     const again = validateDocument(JSON.parse(JSON.stringify(toDocument(v.value))));
     assert.ok(again.ok);
     assert.deepEqual(again.value, v.value);
@@ -353,6 +359,11 @@ describe('validateDocument: network', () => {
         { ca: 'fd00:1::zz', vsid: 6001, mac: '02:00:00:00:00:0a', pa: '192.0.2.1' },
         { ca: 'fd00:1::b', vsid: 6001, mac: '02:00:00:00:00:0b', pa: 'fd00::1' },
       ],
+      customerRoutes: [
+        { rdid: RED, vsid: 5001, prefix: 'fd00:97::/64', nextHop: '10.0.0.1' },
+        { rdid: RED, vsid: 5001, prefix: 'fd00:96::/64', nextHop: 'fd00:9::1' },
+        { rdid: RED, vsid: 5001, prefix: 'fd00:95::1/64', nextHop: '::' },
+      ],
     } });
     const want: [string, RegExp][] = [
       ['network.routingDomains[0].subnets[1].prefix6', /fd00:1:0:0:8000::\/65 overlaps fd00:1::\/64 at network\.routingDomains\[0\]\.subnets\[0\] in the same routing domain/],
@@ -368,6 +379,9 @@ describe('validateDocument: network', () => {
       ['network.lookupRecords[4].ca', /10\.0\.0\.9 is an IPv4 CA but its subnet \(VSID 5001\) has no IPv4 prefix/],
       ['network.lookupRecords[6].ca', /not an IPv6 address/],
       ['network.lookupRecords[7].pa', /IPv6 provider address/],
+      ['network.customerRoutes[0].nextHop', /an IPv6 route needs an IPv6 next hop/],
+      ['network.customerRoutes[1].nextHop', /fd00:9::1 is in no IPv6 subnet of routing domain/],
+      ['network.customerRoutes[2].prefix', /host bits set/],
     ];
     for (const [path, re] of want) assert.match(e.get(path) ?? `(no error at ${path}: ${[...e.keys()].join(', ')})`, re, path);
     assert.equal(e.size, want.length, [...e].map(([k, m]) => `${k}: ${m}`).join('\n'));

@@ -816,6 +816,33 @@ function checkNetwork(c: Checker, v: unknown, host: string | null, switches: Rea
     const sub = vsid === null ? undefined : subnetOf.get(vsid);
     if (vsid !== null && sub === undefined && !mentioned.has(vsid)) c.err(`${path}.vsid`, `VSID ${vsid} is no subnet of any routing domain`);
     else if (sub !== undefined && rdid !== null && sub.rdid !== rdid) c.err(`${path}.vsid`, `VSID ${vsid!} belongs to routing domain ${sub.rdid}, not ${rdid}`);
+    if (typeof raw['prefix'] === 'string' && raw['prefix'].includes(':')) {
+      // An IPv6 customer route: IPv6 prefix, next hop "::" (on-link) or an IPv6 CA inside a subnet of the domain.
+      const p6 = checkPrefix6(c, raw['prefix'], `${path}.prefix`);
+      const nhs = c.string(raw['nextHop'], `${path}.nextHop`);
+      let nh6: string | null = null;
+      if (nhs !== null && !nhs.includes(':')) c.err(`${path}.nextHop`, `"${nhs}" is not an IPv6 address: an IPv6 route needs an IPv6 next hop (:: = on-link)`);
+      else if (nhs !== null) {
+        const a = parseIpv6Address(nhs);
+        if (a === null) c.err(`${path}.nextHop`, `"${nhs}" is not an IPv6 address like fd00:1::5`);
+        else if (a.every((x) => x === 0)) nh6 = '::';
+        else {
+          const u = checkIpv6(c, nhs, `${path}.nextHop`);
+          if (u !== null && rdid !== null && ![...subnetOf.values()].some((x) => x.rdid === rdid && x.prefix6 !== null && ipv6PrefixContains(x.prefix6, u))) {
+            c.err(`${path}.nextHop`, `${formatIpv6Address(u)} is in no IPv6 subnet of routing domain ${rdid} (:: = on-link)`);
+          } else if (u !== null) nh6 = formatIpv6Address(u);
+        }
+      }
+      if (rdid !== null && vsid !== null && p6 !== null) {
+        const key = `${rdid} ${vsid} ${prefix6Text(p6)}`;
+        const prev = crAt.get(key);
+        if (prev !== undefined) c.err(`${path}.prefix`, `the same route is already defined at ${prev}`);
+        else crAt.set(key, path);
+      }
+      if (c.errors.length !== b || rdid === null || vsid === null || p6 === null || nh6 === null) return;
+      customerRoutes.push({ rdid, vsid, prefix: prefix6Text(p6), nextHop: nh6 });
+      return;
+    }
     const prefix = checkPrefix(c, raw['prefix'], `${path}.prefix`);
     const nh = checkIpv4(c, raw['nextHop'], `${path}.nextHop`, 'next hop');
     if (nh !== null && nh !== 0 && rdid !== null) {
@@ -840,7 +867,8 @@ function checkNetwork(c: Checker, v: unknown, host: string | null, switches: Rea
     remotes: remotes.sort((a, b) => ipNum(a.pa) - ipNum(b.pa)),
     routingDomains: routingDomains.sort((a, b) => cmpStr(a.id, b.id)),
     lookupRecords: lookupRecords.sort((a, b) => a.vsid - b.vsid || Number(a.ca.includes(':')) - Number(b.ca.includes(':')) || ipNum(a.ca) - ipNum(b.ca) || cmpStr(a.ca, b.ca)),
-    customerRoutes: customerRoutes.sort((a, b) => cmpStr(a.rdid, b.rdid) || a.vsid - b.vsid || ipNum(a.prefix) - ipNum(b.prefix) || Number(a.prefix.split('/')[1]) - Number(b.prefix.split('/')[1])),
+    customerRoutes: customerRoutes.sort((a, b) => cmpStr(a.rdid, b.rdid) || a.vsid - b.vsid || Number(a.prefix.includes(':')) - Number(b.prefix.includes(':')) ||
+      ipNum(a.prefix) - ipNum(b.prefix) || cmpStr(a.prefix.split('/')[0]!, b.prefix.split('/')[0]!) || Number(a.prefix.split('/')[1]) - Number(b.prefix.split('/')[1])),
   };
 }
 

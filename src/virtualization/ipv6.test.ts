@@ -278,6 +278,13 @@ describe('IPv6 unicast, tenant MTU and routing', () => {
     assert.equal(formatIpv6Address(te, 38), 'fd00:1::5');
     assert.ok(icmpv6ChecksumOk(te));
     assert.equal(r.v.counters.timeExceeded, 1);
+    // an IPv6 customer route: fd00:99::/64 via the CA fd00:2::7 (an appliance VM on host B)
+    const base = spec({ ipv6: true });
+    const rr = rig({ ...base, customerRoutes: [{ rdid: base.routingDomains[0]!.id, vsid: 5001, prefix: 'fd00:99::/64', nextHop: 'fd00:2::7' }] });
+    const viaRoute = fwd(rr, ping6({ src: MAC5, dst: ROUTER_MAC, sip: 'fd00:1::5', dip: 'fd00:99::42', size: 56 }), 1, 5001);
+    assert.deepEqual(dests(viaRoute), [EXT]);
+    assert.equal(readMac(out(rr, viaRoute), 0), MAC7);
+    assert.equal(viaRoute.vsid, 5002);
     assert.deepEqual(r.host.drops, [{ port: 1, reason: 'ttl-exceeded' }]);
     assert.equal(r.v.counters.routed, 2);
   });

@@ -536,7 +536,7 @@ export class Virtualization implements VirtualizationLayer {
   }
 
   /**
-   * Distributed routing for IPv6: a CA of the routing domain (no customer routes for IPv6), hop limit - 1, MACs
+   * Distributed routing for IPv6: a CA of the routing domain or an IPv6 customer route, hop limit - 1, MACs
    * rewritten. At hop limit <= 1 the sender gets ICMPv6 time exceeded (from the subnet's IPv6 gateway, else the
    * destination), counted 'ttl-exceeded'.
    */
@@ -546,7 +546,8 @@ export class Virtualization implements VirtualizationLayer {
       m.drop = 'no-route';
       return;
     }
-    const rec = s.domain.byCa6.at(u8, l3 + 24);
+    let rec = s.domain.byCa6.at(u8, l3 + 24);
+    if (rec === undefined) rec = t.customerRoute6(s.domain, u8, l3 + 24);
     if (rec === undefined) {
       m.drop = 'no-route';
       return;

@@ -62,8 +62,9 @@ export interface LookupRecordSpec {
 export interface CustomerRouteSpec {
   readonly rdid: string;
   readonly vsid: number;
+  /** IPv4 or IPv6 prefix. */
   readonly prefix: string;
-  /** A CA in the routing domain, or "0.0.0.0" for on-link. */
+  /** A CA in the routing domain of the prefix's family, or "0.0.0.0" / "::" for on-link. */
   readonly nextHop: string;
 }
 

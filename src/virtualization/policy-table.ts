@@ -1,7 +1,7 @@
 // virtualization/policy-table.ts: a NetworkSpec compiled for one host's switch into numeric, indexed tables
 // (records by VSID+MAC, by routing domain+CA, by rewrite PA; our PAs; provider and customer routes; tenant MTUs).
 
-import { ipv4Mask, parseIpv4Address, parseIpv4Prefix, parseIpv6Address, parseIpv6Prefix, type Ipv6Prefix } from '../wire/addresses.js';
+import { ipv4Mask, ipv6PrefixContains, parseIpv4Address, parseIpv4Prefix, parseIpv6Address, parseIpv6Prefix, type Ipv6Prefix } from '../wire/addresses.js';
 import { parseMac } from '../wire/ethernet.js';
 import { RULE_OVERHEAD, type HostNetworkInput, type LookupRule } from './model.js';
 
@@ -212,6 +212,8 @@ export class DomainEntry {
   readonly subnets: SubnetEntry[] = [];
   /** Customer routes, longest prefix first. */
   readonly routes: CustomerRouteEntry[] = [];
+  /** IPv6 customer routes, longest prefix first. */
+  readonly routes6: CustomerRoute6Entry[] = [];
   constructor(
     readonly index: number,
     readonly id: string,
@@ -305,6 +307,13 @@ export interface CustomerRouteEntry {
   readonly nextHopLo: number;
 }
 
+export interface CustomerRoute6Entry {
+  readonly prefix: Ipv6Prefix;
+  readonly vsid: number;
+  /** An IPv6 CA of the domain, null = on-link. */
+  readonly nextHop: Uint8Array | null;
+}
+
 export interface ProviderRouteEntry {
   readonly prefix: number;
   readonly mask: number;
@@ -386,6 +395,17 @@ export class PolicyTable {
       const e = r[i]!;
       if (((ca & e.mask) >>> 0) !== e.prefix) continue;
       return e.nextHop === 0 ? d.byCa.at(caHi, caLo) : d.byCa.at(e.nextHopHi, e.nextHopLo);
+    }
+    return undefined;
+  }
+
+  /** Longest-prefix IPv6 customer route of domain d for the IPv6 CA at u8[off] -> the record it leads to. */
+  customerRoute6(d: DomainEntry, u8: Uint8Array, off: number): LookupEntry | undefined {
+    const r = d.routes6;
+    for (let i = 0; i < r.length; i++) {
+      const e = r[i]!;
+      if (!ipv6PrefixContains(e.prefix, u8, off)) continue;
+      return e.nextHop === null ? d.byCa6.at(u8, off) : d.byCa6.at(e.nextHop, 0);
     }
     return undefined;
   }
@@ -543,6 +563,17 @@ export function compilePolicy(input: HostNetworkInput): PolicyTable {
   }
 
   for (const r of net.customerRoutes) {
+    if (r.prefix.includes(':')) {
+      const d = domainById.get(r.rdid);
+      const pre = parseIpv6Prefix(r.prefix);
+      const nh = parseIpv6Address(r.nextHop);
+      if (d === undefined || !pre.ok || nh === null) {
+        t.warnings.push(`customer route ${r.rdid} '${r.prefix}' skipped`);
+        continue;
+      }
+      d.routes6.push({ prefix: pre.value, vsid: r.vsid, nextHop: nh.every((x) => x === 0) ? null : nh });
+      continue;
+    }
     const d = domainById.get(r.rdid);
     const pre = parseIpv4Prefix(r.prefix);
     const nh = parseIpv4Address(r.nextHop);
@@ -560,6 +591,9 @@ export function compilePolicy(input: HostNetworkInput): PolicyTable {
       nextHopLo: nh % KEY_SPLIT,
     });
   }
-  for (const d of t.domains) d.routes.sort((a, b) => b.length - a.length);
+  for (const d of t.domains) {
+    d.routes.sort((a, b) => b.length - a.length);
+    d.routes6.sort((a, b) => b.prefix.length - a.prefix.length);
+  }
   return t;
 }
