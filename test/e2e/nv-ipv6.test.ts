@@ -108,6 +108,20 @@ describe('IPv6 CAs across two hosts (red and blue with the same CAs and MACs)', 
     assert.ok(mtuDrops(after) - mtuDrops(before) >= 1, `tenant-mtu-exceeded not counted: ${JSON.stringify(after)}`);
   });
 
+  it('TCP over IPv6 (iperf3, bounded) crosses hosts over NVGRE from a sender that never learned the path MTU', async () => {
+    // blue2 -> blue1: blue2 has not sent anything big yet, so its 1500-byte segments must come back as packet too big
+    const blue1 = vm['blue1']!;
+    const blue2 = vm['blue2']!;
+    const before = await mh.counters('h2');
+    const tcp = await mh.iperf3(blue1, blue2, { seconds: 2, port: 5361, dst: 'fd00:1::5' });
+    const after = await mh.counters('h2');
+    const route = await mh.topo.exec(blue2.ns, ['ip', '-6', 'route', 'get', 'fd00:1::5']);
+    console.log(`# iperf3 -6 blue2 -> blue1 over NVGRE: ${(tcp.bitsPerSecond / 1e6).toFixed(0)} Mbit/s, ${tcp.bytes} B; ` +
+      `h2 tenant-mtu-exceeded +${mtuDrops(after) - mtuDrops(before)}; ${route.stdout.trim().replace(/\s+/g, ' ')}`);
+    assert.ok(tcp.ok, `iperf3 failed: ${tcp.error} ${tcp.client.stderr}\n${mh.logs()}`);
+    assert.match(route.stdout, /mtu 1458/, 'the sender never learned the tenant MTU');
+  });
+
   it('routes IPv6 between two red subnets across hosts (hop limit - 1, router MAC); blue has no such VM', async () => {
     const red1 = vm['red1']!;
     const red3 = vm['red3']!;
