@@ -47,6 +47,7 @@ class TestPorts implements LocalPorts {
 class TestHost implements VirtualizationHost {
   readonly drops: { port: PortId; reason: DropReason }[] = [];
   readonly uplink: Uint8Array[] = [];
+  readonly originated: { bytes: Uint8Array; vsid: number }[] = [];
   countDrop(port: PortId, reason: DropReason): void {
     this.drops.push({ port, reason });
   }
@@ -54,7 +55,8 @@ class TestHost implements VirtualizationHost {
     this.uplink.push(bytes.slice());
     return true;
   }
-  originate(): boolean {
+  originate(bytes: Uint8Array, vsid: number): boolean {
+    this.originated.push({ bytes: bytes.slice(), vsid });
     return true;
   }
 }
@@ -224,6 +226,23 @@ describe('IPv6 neighbor discovery from the policy table', () => {
     const ll = fwd(r, ns({ src: MAC5, sip: 'fe80::5', target: 'fe80::6' }), 1, 5001);
     assert.equal(ll.drop, null);
     assert.deepEqual(dests(ll), [5]);
+  });
+});
+
+describe('IPv6 announcements', () => {
+  it('a newly local IPv6 record is announced into its VSID with an unsolicited NA (override, to all-nodes)', { skip: !hasTshark }, () => {
+    const r = rig();
+    const nas = r.host.originated.filter((o) => o.bytes[12] === 0x86 && o.bytes[13] === 0xdd);
+    // host A: vm5 (fd00:1::5) and vm8 (fd00:2::8) in red and blue
+    assert.deepEqual(nas.map((o) => o.vsid).sort(), [5001, 5002, 6001, 6002]);
+    const na = nas.find((o) => o.vsid === 5001)!.bytes;
+    assert.ok(icmpv6ChecksumOk(na));
+    assert.deepEqual(decodeOne(na, NA_FIELDS), {
+      'eth.dst': '33:33:00:00:00:01', 'eth.src': '02:00:00:00:00:05', 'ipv6.src': 'fd00:1::5', 'ipv6.dst': 'ff02::1', 'ipv6.hlim': '255',
+      'icmpv6.type': '136', 'icmpv6.checksum.status': '1', 'icmpv6.nd.na.flag.r': '0', 'icmpv6.nd.na.flag.s': '0', 'icmpv6.nd.na.flag.o': '1',
+      'icmpv6.nd.na.target_address': 'fd00:1::5', 'icmpv6.opt.type': '2', 'icmpv6.opt.linkaddr': '02:00:00:00:00:05',
+    });
+    assert.equal(r.v.counters.unsolicitedNaSent, 4);
   });
 });
 

@@ -21,7 +21,15 @@ import { decapInPlace, parseUnderlay, rewriteIn, Underlay, UNDERLAY_ARP, UNDERLA
 import { encapNvgre, encapVxlan, flowHash, Outer, rewriteOut, VXLAN_PREPEND } from './encap.js';
 import { fragNeededInPlace, timeExceededInPlace } from './icmp-reply.js';
 import type { HostNetworkInput } from './model.js';
-import { equal16, ETHERTYPE_IPV6, hopLimitExceededInPlace, neighborAdvertInPlace, nsTargetOffset, packetTooBigInPlace } from './nd-reply.js';
+import {
+  equal16,
+  ETHERTYPE_IPV6,
+  hopLimitExceededInPlace,
+  neighborAdvertInPlace,
+  nsTargetOffset,
+  packetTooBigInPlace,
+  unsolicitedNeighborAdvert,
+} from './nd-reply.js';
 import {
   compilePolicy,
   KEY_SPLIT,
@@ -76,6 +84,8 @@ export class LayerCounters {
   timeExceeded = 0;
   /** Gratuitous ARPs for CAs originated into their VSID. */
   garpSent = 0;
+  /** Unsolicited neighbor advertisements for IPv6 CAs originated into their VSID. */
+  unsolicitedNaSent = 0;
   /** Gratuitous ARPs for rewrite PAs sent on the underlay. */
   paGarpSent = 0;
   arpRequestsSent = 0;
@@ -87,6 +97,8 @@ export class LayerCounters {
 interface Announcement {
   readonly vsid: number;
   readonly ca: number;
+  /** The IPv6 CA of an IPv6 record (announced with an unsolicited NA), else null. */
+  readonly ca6: Uint8Array | null;
   readonly mac: number;
   readonly pa: number;
   readonly rewrite: boolean;
@@ -96,7 +108,7 @@ interface Announcement {
 }
 
 function recordKey(r: LookupEntry): string {
-  return `${r.vsid}|${r.ca}|${r.mac}|${r.pa}|${r.rule}`;
+  return `${r.vsid}|${r.caText}|${r.mac}|${r.pa}|${r.rule}`;
 }
 
 /** Our non-rewrite PAs and their VLANs: a change invalidates the underlay neighbour cache. */
@@ -173,11 +185,11 @@ export class Virtualization implements VirtualizationLayer {
     if (old !== null) for (const r of old.records) if (r.local) wasLocal.add(recordKey(r));
     let announced = 0;
     for (const r of t.records) {
-      // gratuitous ARP announces a VM's MAC through its IPv4 record; IPv6 peers re-resolve by NUD (answered locally)
-      if (!r.local || r.ca6 !== null || wasLocal.has(recordKey(r))) continue;
+      if (!r.local || wasLocal.has(recordKey(r))) continue;
       this.announcements.push({
         vsid: r.vsid,
         ca: r.ca,
+        ca6: r.ca6,
         mac: r.mac,
         pa: r.pa,
         rewrite: r.rule === 'rewrite',
@@ -288,8 +300,16 @@ export class Virtualization implements VirtualizationLayer {
         continue;
       }
       // announce only while the record is still ours and unchanged
-      const r = t.subnets.get(a.vsid)?.domain.byCa.get(a.ca);
+      const d = t.subnets.get(a.vsid)?.domain;
+      const r = a.ca6 !== null ? d?.byCa6.get(a.ca6) : d?.byCa.get(a.ca);
       if (r === undefined || !r.local || r.mac !== a.mac || r.pa !== a.pa) continue;
+      if (a.ca6 !== null) {
+        if (this.host.originate(unsolicitedNeighborAdvert(a.ca6, r.macHi, r.macLo), a.vsid)) this.counters.unsolicitedNaSent++;
+        a.left--;
+        a.due = now + ANNOUNCE_REPEAT_MS;
+        if (a.left > 0) keep.push(a);
+        continue;
+      }
       const g = new Uint8Array(ARP_FRAME);
       writeGratuitousArp(g, 0, a.mac, a.ca);
       if (this.host.originate(g, a.vsid)) this.counters.garpSent++;

@@ -120,6 +120,37 @@ export function neighborAdvertInPlace(u8: Uint8Array, m: FrameMeta, macHi: numbe
 }
 
 /**
+ * An unsolicited neighbor advertisement (override, not solicited) of the IPv6 address ca6 at the MAC
+ * macHi * 2^24 + macLo, to all-nodes (ff02::1): what a host sends after its link-layer address may have changed
+ * (RFC 4861 §7.2.6); the switch sends it for a VM that became local (migration), as a gratuitous ARP for IPv4.
+ * Control path: a new NA_FRAME-byte buffer.
+ */
+export function unsolicitedNeighborAdvert(ca6: Uint8Array, macHi: number, macLo: number): Uint8Array {
+  const u8 = new Uint8Array(NA_FRAME);
+  u8.set([0x33, 0x33, 0, 0, 0, 1], 0);
+  writeHalves(u8, 6, macHi, macLo);
+  writeU16(u8, 12, ETHERTYPE_IPV6);
+  const ip = ETH_HLEN;
+  writeU32(u8, ip, 0x6000_0000);
+  writeU16(u8, ip + 4, NA_LEN);
+  u8[ip + 6] = IPPROTO_ICMPV6;
+  u8[ip + 7] = ND_HOP_LIMIT;
+  u8.set(ca6.subarray(0, 16), ip + 8);
+  u8[ip + 24] = 0xff;
+  u8[ip + 25] = 0x02;
+  u8[ip + 39] = 1;
+  const icmp = ip + IPV6_HLEN;
+  u8[icmp] = ICMPV6_NEIGHBOR_ADVERTISEMENT;
+  u8[icmp + 4] = NA_OVERRIDE;
+  u8.set(ca6.subarray(0, 16), icmp + 8);
+  u8[icmp + ND_FIXED] = ND_OPT_TARGET_LINK_ADDR;
+  u8[icmp + ND_FIXED + 1] = 1;
+  writeHalves(u8, icmp + ND_FIXED + 2, macHi, macLo);
+  fillChecksum(u8, icmp, NA_LEN, 2, pseudoSumIpv6(u8, ip + 8, ip + 24, IPPROTO_ICMPV6, NA_LEN));
+  return u8;
+}
+
+/**
  * Turn the IPv6 frame m in place into ICMPv6 packet too big (type 2, MTU = mtu) to its sender: Ethernet from
  * fromMac (halves), IPv6 from `from` (16 bytes at from[fromOff]) or, when from is null, from the original
  * destination; the original packet is quoted as far as the reply stays within 1280 bytes (RFC 4443 §3.2); hop
