@@ -466,11 +466,13 @@ function networkText(b: unknown): string {
   section('ROUTING DOMAINS', ['RDID', 'NAME', 'VSID', 'PREFIX', 'GATEWAY'], list(n['routingDomains']).flatMap((d) => {
     const subnets = list(d['subnets']);
     if (subnets.length === 0) return [[str(d['id']), str(d['name']), '-', '-', '-']];
-    return subnets.map((x) => [str(d['id']), str(d['name']), str(x['vsid']), str(x['prefix']), str(x['gateway'])]);
+    // a dual-stack subnet shows both prefixes (and gateways), an IPv6-only one its IPv6 prefix
+    const both = (a: unknown, b: unknown): string => [a, b].filter((v) => typeof v === 'string').join(' ') || '-';
+    return subnets.map((x) => [str(d['id']), str(d['name']), str(x['vsid']), both(x['prefix'], x['prefix6']), both(x['gateway'], x['gateway6'])]);
   }));
   section('LOOKUP RECORDS', ['CA', 'VSID', 'MAC', 'PA', 'RULE', 'VM'], list(n['lookupRecords']).map((r) => [str(r['ca']), str(r['vsid']), str(r['mac']), str(r['pa']), str(r['rule']), str(r['vm'])]));
   if (list(n['customerRoutes']).length > 0) {
-    section('CUSTOMER ROUTES', ['RDID', 'VSID', 'PREFIX', 'NEXT-HOP'], list(n['customerRoutes']).map((r) => [str(r['rdid']), str(r['vsid']), str(r['prefix']), r['nextHop'] === '0.0.0.0' ? 'on-link' : str(r['nextHop'])]));
+    section('CUSTOMER ROUTES', ['RDID', 'VSID', 'PREFIX', 'NEXT-HOP'], list(n['customerRoutes']).map((r) => [str(r['rdid']), str(r['vsid']), str(r['prefix']), r['nextHop'] === '0.0.0.0' || r['nextHop'] === '::' ? 'on-link' : str(r['nextHop'])]));
   }
   return out.join('');
 }

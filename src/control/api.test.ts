@@ -41,7 +41,7 @@ class StatusSwitch extends Switch {
     return {
       host: i.host, switchName: i.switchName, providerAddresses: ours.map((p) => p.address), underlayMtu: i.underlayMtu, routerMac: i.network.routerMac,
       vsids: i.network.routingDomains.flatMap((rd) => rd.subnets.map((sn) => ({
-        vsid: sn.vsid, rdid: rd.id, rdName: rd.name, prefix: sn.prefix, gateway: sn.gateway, tenantMtu: i.underlayMtu - 42,
+        vsid: sn.vsid, rdid: rd.id, rdName: rd.name, prefix: sn.prefix ?? '', gateway: sn.gateway, tenantMtu: i.underlayMtu - 42,
         records: i.network.lookupRecords.filter((r) => r.vsid === sn.vsid).length, localRecords: 0,
       }))),
       records: [],
@@ -190,7 +190,7 @@ describe('API', () => {
     assert.deepEqual((b['errors'] as { path: string }[]).map((e) => e.path), ['switches[0].ports[2].mac', 'switches[0].ports[2].vlan.id']);
     assert.equal(b['field'], 'switches[0].ports[2].mac');
     await refused('PUT', '/v1/desired', { switches: [{ name: 'sw0', ports: [{ name: 'p', interface: { tap: 'bad-p' } }] }] }, 400, /cannot open TAP bad-p: No such device/);
-    await refused('PUT', '/v1/desired', { switches: [{ name: 'sw0' }], network: { lookupRecords: [{ ca: '2001:db8::5', vsid: 5001, mac: '02:00:00:00:00:05', pa: '192.0.2.1' }] } }, 400, /IPv6 CAs are not supported yet/);
+    await refused('PUT', '/v1/desired', { switches: [{ name: 'sw0' }], network: { providerAddresses: [{ host: 'h', switch: 'sw0', address: '2001:db8::1/64' }] } }, 400, /IPv6 provider addresses are not supported yet/);
     await refused('PUT', '/v1/desired', { host: 'other', switches: [] }, 400, /for host "other"/);
     await refused('POST', '/v1/switches/sw0/extensions', { name: 'r', path: REJECT }, 400, /switches\[0\]\.extensions\[2\]\.config: extension "r" rejected its config/);
     await refused('POST', '/v1/switches/sw0/extensions', { name: 'f2', path: FILTER, position: 0 }, 400, /filter extension "f2" comes after|capture extension "c" comes after filter/);
@@ -316,7 +316,7 @@ describe('API: network', () => {
     assert.equal(b['field'], 'network.lookupRecords[1].pa');
     assert.equal((await refused('PATCH', '/v1/network/records/5001/10.0.0.6', { ca: '10.0.0.9' }, 400, /only pa, rule, mac and vm/))['field'], 'ca');
     assert.equal((await refused('PATCH', '/v1/network/records/x/10.0.0.6', { pa: '192.0.2.1' }, 400, /VSID must be a number/))['field'], 'vsid');
-    assert.equal((await refused('PATCH', '/v1/network/records/5001/ten', { pa: '192.0.2.1' }, 400, /CA must be an IPv4 address/))['field'], 'ca');
+    assert.equal((await refused('PATCH', '/v1/network/records/5001/ten', { pa: '192.0.2.1' }, 400, /CA must be an IPv4 or IPv6 address/))['field'], 'ca');
     await refused('PATCH', '/v1/network/records/5001/10.0.0.6', { vm: 'vm1' }, 400, /02:00:00:00:00:0b is not the MAC of port vm1 of switch sw0 \(02:00:00:00:00:01\)/);
     await refused('POST', '/v1/network/records', { ca: '10.0.0.5', vsid: 5001, mac: '02:00:00:00:00:09', pa: '192.0.2.2' }, 409, /already has a lookup record for CA 10\.0\.0\.5/);
     const out = await refused('POST', '/v1/network/records', { ca: '10.0.9.5', vsid: 5001, mac: '02:00:00:00:00:09', pa: '192.0.2.2' }, 400, /outside its subnet/);

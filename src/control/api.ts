@@ -5,7 +5,7 @@ import { chmodSync, existsSync, lstatSync, mkdirSync, unlinkSync } from 'node:fs
 import { type IncomingMessage, type Server, type ServerResponse, createServer } from 'node:http';
 import { connect } from 'node:net';
 import { dirname, isAbsolute, resolve } from 'node:path';
-import { formatIpv4Address, parseIpv4Address } from '../wire/addresses.js';
+import { formatIpv4Address, formatIpv6Address, parseIpv4Address, parseIpv6Address } from '../wire/addresses.js';
 import { resolveExtensionPaths } from './config.js';
 import { type ControlLogger, type Controller, type Outcome, type PlainDoc, fail } from './controller.js';
 
@@ -57,8 +57,12 @@ function networkList(doc: PlainDoc, key: string): Record<string, unknown>[] {
   return l;
 }
 
-/** A CA in canonical form, or null. */
+/** A CA (IPv4 or IPv6) in canonical form, or null. */
 function canonicalCa(s: string): string | null {
+  if (s.includes(':')) {
+    const a6 = parseIpv6Address(s);
+    return a6 === null ? null : formatIpv6Address(a6);
+  }
   const a = parseIpv4Address(s);
   return a === null ? null : formatIpv4Address(a);
 }
@@ -263,7 +267,7 @@ function routes(ctl: Controller): Route[] {
     const vsid = /^\d{1,8}$/.test(q.params[0]!) ? Number(q.params[0]) : null;
     if (vsid === null) return fail(400, `VSID must be a number, got ${q.params[0]!}`, 'vsid');
     const ca = canonicalCa(q.params[1]!);
-    if (ca === null) return fail(400, `CA must be an IPv4 address, got ${q.params[1]!}`, 'ca');
+    if (ca === null) return fail(400, `CA must be an IPv4 or IPv6 address, got ${q.params[1]!}`, 'ca');
     const k = networkList(doc, 'lookupRecords').findIndex((r) => r['vsid'] === vsid && r['ca'] === ca);
     return k >= 0 ? k : fail(404, `no lookup record for CA ${ca} in VSID ${vsid}`, 'ca');
   };

@@ -348,6 +348,87 @@ describe('validateDocument: network', () => {
     assert.deepEqual(toDocument(none.value), { switches: [] });
   });
 
+  it('accepts IPv6 prefixes, gateways and CAs (dual-stack and IPv6-only subnets) and reads them back canonically', () => {
+    const v = validateDocument({ network: {
+      providerAddresses: [{ host: 'h', switch: 'sw0', address: '192.0.2.1/24' }],
+      routingDomains: [{ id: RED, name: 'red', subnets: [
+        { vsid: 5001, prefix: '10.0.0.0/24', gateway: '10.0.0.1', prefix6: 'FD00:1:0:0::/64', gateway6: 'fd00:1::1' },
+        { vsid: 5002, prefix6: 'fd00:2::/64' },
+      ] }],
+      lookupRecords: [
+        { ca: 'fd00:1::5', vsid: 5001, mac: '02:00:00:00:00:05', pa: '192.0.2.1', rule: 'vxlan' },
+        { ca: '10.0.0.5', vsid: 5001, mac: '02:00:00:00:00:05', pa: '192.0.2.1' },
+        { ca: 'fd00:2:0::7', vsid: 5002, mac: '02:00:00:00:00:07', pa: '192.0.2.2' },
+      ],
+      customerRoutes: [
+        { rdid: RED, vsid: 5001, prefix: 'fd00:99::/64', nextHop: 'fd00:2::7' },
+        { rdid: RED, vsid: 5001, prefix: 'fd00:98::/64', nextHop: '0::0' },
+        { rdid: RED, vsid: 5001, prefix: '10.9.0.0/16', nextHop: '10.0.0.5' },
+      ],
+    } });
+    assert.ok(v.ok, v.ok ? '' : v.errors.map((e) => `${e.path}: ${e.message}`).join('\n'));
+    const rd = v.value.network.routingDomains[0]!;
+    assert.deepEqual(rd.subnets, [
+      { vsid: 5001, prefix: '10.0.0.0/24', gateway: '10.0.0.1', prefix6: 'fd00:1::/64', gateway6: 'fd00:1::1' },
+      { vsid: 5002, prefix: null, gateway: null, prefix6: 'fd00:2::/64', gateway6: null },
+    ]);
+    assert.deepEqual(v.value.network.lookupRecords.map((r) => r.ca), ['10.0.0.5', 'fd00:1::5', 'fd00:2::7']);
+    assert.deepEqual(v.value.network.customerRoutes.map((r) => `${r.prefix} ${r.nextHop}`), ['10.9.0.0/16 10.0.0.5', 'fd00:98::/64 ::', 'fd00:99::/64 fd00:2::7']);
+    const again = validateDocument(JSON.parse(JSON.stringify(toDocument(v.value))));
+    assert.ok(again.ok);
+    assert.deepEqual(again.value, v.value);
+  });
+
+  it('rejects IPv6 policy errors by path', () => {
+    const e = errorsOf({ network: {
+      providerAddresses: [{ host: 'h', switch: 'sw0', address: '192.0.2.1/24' }],
+      routingDomains: [{ id: RED, name: 'red', subnets: [
+        { vsid: 5001, prefix6: 'fd00:1::/64', gateway6: 'fd00:1::1' },
+        { vsid: 5002, prefix6: 'fd00:1:0:0:8000::/65' },
+        { vsid: 5003, prefix6: 'fd00:3::1/64' },
+        { vsid: 5004 },
+        { vsid: 5005, prefix6: '10.0.0.0/24', gateway: '10.0.0.1' },
+        { vsid: 5006, prefix6: 'fd00:6::/64', gateway6: 'ff02::1' },
+        { vsid: 5007, prefix6: 'fd00:7::/64', gateway6: 'fd00:9::1' },
+      ] }, { id: BLUE, name: 'blue', subnets: [{ vsid: 6001, prefix6: 'fd00:1::/64' }] }],
+      lookupRecords: [
+        { ca: 'fd00:1::5', vsid: 5001, mac: '02:00:00:00:00:05', pa: '192.0.2.1' },
+        { ca: 'fd00:1::5', vsid: 5001, mac: '02:00:00:00:00:06', pa: '192.0.2.1' },
+        { ca: 'fd00:2::5', vsid: 5001, mac: '02:00:00:00:00:07', pa: '192.0.2.1' },
+        { ca: 'fd00:1::8', vsid: 5001, mac: '02:00:00:00:00:08', pa: '192.0.2.8', rule: 'rewrite' },
+        { ca: '10.0.0.9', vsid: 5001, mac: '02:00:00:00:00:09', pa: '192.0.2.1' },
+        { ca: 'fd00:1::5', vsid: 6001, mac: '02:00:00:00:00:05', pa: '192.0.2.1' },
+        { ca: 'fd00:1::zz', vsid: 6001, mac: '02:00:00:00:00:0a', pa: '192.0.2.1' },
+        { ca: 'fd00:1::b', vsid: 6001, mac: '02:00:00:00:00:0b', pa: 'fd00::1' },
+      ],
+      customerRoutes: [
+        { rdid: RED, vsid: 5001, prefix: 'fd00:97::/64', nextHop: '10.0.0.1' },
+        { rdid: RED, vsid: 5001, prefix: 'fd00:96::/64', nextHop: 'fd00:9::1' },
+        { rdid: RED, vsid: 5001, prefix: 'fd00:95::1/64', nextHop: '::' },
+      ],
+    } });
+    const want: [string, RegExp][] = [
+      ['network.routingDomains[0].subnets[1].prefix6', /fd00:1:0:0:8000::\/65 overlaps fd00:1::\/64 at network\.routingDomains\[0\]\.subnets\[0\] in the same routing domain/],
+      ['network.routingDomains[0].subnets[2].prefix6', /host bits set \(did you mean fd00:3::\/64\?\)/],
+      ['network.routingDomains[0].subnets[3].prefix', /needs an IPv4 prefix \(prefix\), an IPv6 prefix \(prefix6\) or both/],
+      ['network.routingDomains[0].subnets[4].prefix6', /not an IPv6 prefix/],
+      ['network.routingDomains[0].subnets[4].gateway', /an IPv4 gateway needs an IPv4 prefix/],
+      ['network.routingDomains[0].subnets[5].gateway6', /ff02::1 is not a unicast address/],
+      ['network.routingDomains[0].subnets[6].gateway6', /fd00:9::1 is outside the subnet fd00:7::\/64/],
+      ['network.lookupRecords[1].ca', /CA fd00:1::5 is already used at network\.lookupRecords\[0\]/],
+      ['network.lookupRecords[2].ca', /fd00:2::5 is outside its subnet fd00:1::\/64 \(VSID 5001\)/],
+      ['network.lookupRecords[3].rule', /IP rewrite is IPv4-only: the IPv6 CA fd00:1::8 needs rule encap or vxlan/],
+      ['network.lookupRecords[4].ca', /10\.0\.0\.9 is an IPv4 CA but its subnet \(VSID 5001\) has no IPv4 prefix/],
+      ['network.lookupRecords[6].ca', /not an IPv6 address/],
+      ['network.lookupRecords[7].pa', /IPv6 provider address/],
+      ['network.customerRoutes[0].nextHop', /an IPv6 route needs an IPv6 next hop/],
+      ['network.customerRoutes[1].nextHop', /fd00:9::1 is in no IPv6 subnet of routing domain/],
+      ['network.customerRoutes[2].prefix', /host bits set/],
+    ];
+    for (const [path, re] of want) assert.match(e.get(path) ?? `(no error at ${path}: ${[...e.keys()].join(', ')})`, re, path);
+    assert.equal(e.size, want.length, [...e].map(([k, m]) => `${k}: ${m}`).join('\n'));
+  });
+
   it('rejects every policy error by path', () => {
     const d = netDoc();
     const n = d['network'] as Record<string, unknown[]>;
@@ -393,13 +474,13 @@ describe('validateDocument: network', () => {
       ['network.routingDomains[4].subnets[2].prefix', /host bits set \(did you mean 10\.8\.0\.0\/24\?\)/],
       ['network.routingDomains[4].subnets[3].vsid', /VSID 6001 is already a subnet at network\.routingDomains\[0\]\.subnets\[0\]/],
       ['network.routingDomains[4].subnets[3].gateway', /10\.6\.0\.1 is outside the subnet 10\.7\.0\.0\/24/],
-      ['network.routingDomains[4].subnets[4].prefix', /IPv6 is not supported yet/],
+      ['network.routingDomains[4].subnets[4].prefix', /"fd00::\/64" is an IPv6 prefix: give it as prefix6/],
       ['network.lookupRecords[4].vsid', /VSID 9999 is no subnet/],
       ['network.lookupRecords[5].ca', /10\.0\.5\.1 is outside its subnet 10\.0\.0\.0\/24/],
       ['network.lookupRecords[6].ca', /CA 10\.0\.1\.7 is already used at network\.lookupRecords\[3\]/],
       ['network.lookupRecords[7].mac', /must be unicast/],
       ['network.lookupRecords[8].mac', /all-zero/],
-      ['network.lookupRecords[9].ca', /IPv6 CAs are not supported yet/],
+      ['network.lookupRecords[9].ca', /fd00::9 is an IPv6 CA but its subnet \(VSID 5001\) has no IPv6 prefix \(prefix6\)/],
       ['network.lookupRecords[10].pa', /192\.0\.2\.11 is also the PA of network\.lookupRecords\[2\]: an IP rewrite record needs a PA of its own/],
       ['network.lookupRecords[11].rule', /one of encap, rewrite, vxlan/],
       ['network.lookupRecords[12].vm', /port vm2 of switch sw0 is in VSID 6001, the record's VSID is 5001/],

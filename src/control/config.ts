@@ -9,7 +9,18 @@ import {
   type ProviderAddressSpec, type ProviderRouteSpec, type RemoteSpec, type RoutingDomainSpec, type SubnetSpec,
   DEFAULT_ROUTER_MAC, VSID_MAX, VSID_MIN,
 } from '../virtualization/model.js';
-import { type Ipv4Prefix, formatIpv4Address, ipv4PrefixContains, parseIpv4Address, parseIpv4Prefix } from '../wire/addresses.js';
+import {
+  type Ipv4Prefix,
+  type Ipv6Prefix,
+  formatIpv4Address,
+  formatIpv6Address,
+  ipv4PrefixContains,
+  ipv6PrefixContains,
+  parseIpv4Address,
+  parseIpv4Prefix,
+  parseIpv6Address,
+  parseIpv6Prefix,
+} from '../wire/addresses.js';
 import { formatMac, isMulticastMac, parseMac } from '../wire/ethernet.js';
 import { type AclSpec, checkAcls } from '../policy/acl.js';
 import { checkExtendedAcls, type ExtendedAclSpec } from '../policy/extended-acl.js';
@@ -483,6 +494,52 @@ function prefixText(p: Ipv4Prefix): string {
   return `${formatIpv4Address(p.addr)}/${p.length}`;
 }
 
+/** An IPv6 CA or gateway: a unicast address (not unspecified, loopback or multicast), canonical bytes. */
+function checkIpv6(c: Checker, s: string, path: string): Uint8Array | null {
+  const a = parseIpv6Address(s);
+  if (a === null) {
+    c.err(path, `"${s}" is not an IPv6 address like fd00:1::5`);
+    return null;
+  }
+  const zeroTo15 = a.subarray(0, 15).every((x) => x === 0);
+  if (a[0] === 0xff || (zeroTo15 && (a[15] === 0 || a[15] === 1))) {
+    c.err(path, `${formatIpv6Address(a)} is not a unicast address`);
+    return null;
+  }
+  return a;
+}
+
+/** An IPv6 subnet prefix "fd00:1::/64" (host bits zero, length 1..128). */
+function checkPrefix6(c: Checker, v: unknown, path: string): Ipv6Prefix | null {
+  const s = c.string(v, path);
+  if (s === null) return null;
+  if (!s.includes(':')) {
+    c.err(path, `"${s}" is not an IPv6 prefix like fd00:1::/64 (an IPv4 prefix goes under prefix)`);
+    return null;
+  }
+  if (!s.includes('/')) {
+    c.err(path, `"${s}" is not a prefix like fd00:1::/64 (needs /LENGTH)`);
+    return null;
+  }
+  const p = parseIpv6Prefix(s, true);
+  if (p.ok) {
+    if (p.value.length === 0) c.err(path, `${s} covers every IPv6 address: a subnet prefix needs a length of 1..128`);
+    return p.value.length === 0 ? null : p.value;
+  }
+  const loose = parseIpv6Prefix(s);
+  if (loose.ok) c.err(path, `"${s}" has host bits set (did you mean ${prefix6Text(loose.value)}?)`);
+  else c.err(path, `"${s}" is not a prefix like fd00:1::/64: ${p.reason}`);
+  return null;
+}
+
+function prefix6Text(p: Ipv6Prefix): string {
+  return `${formatIpv6Address(p.addr)}/${p.length}`;
+}
+
+function overlaps6(a: Ipv6Prefix, b: Ipv6Prefix): boolean {
+  return a.length < b.length ? ipv6PrefixContains(a, b.addr) : ipv6PrefixContains(b, a.addr);
+}
+
 function overlaps(a: Ipv4Prefix, b: Ipv4Prefix): boolean {
   const mask = a.length < b.length ? a.mask : b.mask;
   return ((a.addr & mask) >>> 0) === ((b.addr & mask) >>> 0);
@@ -519,7 +576,7 @@ function checkNetwork(c: Checker, v: unknown, host: string | null, switches: Rea
   const routingDomains: RoutingDomainSpec[] = [];
   const rdAt = new Map<string, number>();
   /** vsid -> its subnet, owning RDID and path. */
-  const subnetOf = new Map<number, { rdid: string; prefix: Ipv4Prefix; path: string }>();
+  const subnetOf = new Map<number, { rdid: string; prefix: Ipv4Prefix | null; prefix6: Ipv6Prefix | null; path: string }>();
   /** Every VSID a subnet names, valid or not (a subnet with errors is not reported again through its records). */
   const mentioned = new Set<number>();
   netList(c, v, 'routingDomains').forEach((raw, k) => {
@@ -544,29 +601,58 @@ function checkNetwork(c: Checker, v: unknown, host: string | null, switches: Rea
     }
     const subnets: SubnetSpec[] = [];
     const prefixes: { p: Ipv4Prefix; path: string }[] = [];
+    const prefixes6: { p: Ipv6Prefix; path: string }[] = [];
     netList(c, raw, 'subnets').forEach((sr, j) => {
       const sp = `${path}.subnets[${j}]`;
-      if (!c.object(sr, sp, ['vsid', 'prefix', 'gateway'])) return;
+      if (!c.object(sr, sp, ['vsid', 'prefix', 'gateway', 'prefix6', 'gateway6'])) return;
+      const sb = c.errors.length;
       if (typeof sr['vsid'] === 'number') mentioned.add(sr['vsid']);
       const vsid = c.int(sr['vsid'], `${sp}.vsid`, VSID_MIN, VSID_MAX, 'a VSID');
-      const prefix = checkPrefix(c, sr['prefix'], `${sp}.prefix`);
+      // A subnet has an IPv4 prefix, an IPv6 prefix (prefix6) or both.
+      const has4 = sr['prefix'] !== undefined && sr['prefix'] !== null;
+      const has6 = sr['prefix6'] !== undefined && sr['prefix6'] !== null;
+      if (!has4 && !has6) c.err(`${sp}.prefix`, 'a subnet needs an IPv4 prefix (prefix), an IPv6 prefix (prefix6) or both');
+      let prefix: Ipv4Prefix | null = null;
+      if (has4) {
+        const ps = sr['prefix'];
+        if (typeof ps === 'string' && ps.includes(':')) c.err(`${sp}.prefix`, `"${ps}" is an IPv6 prefix: give it as prefix6 (prefix is the IPv4 prefix)`);
+        else prefix = checkPrefix(c, ps, `${sp}.prefix`);
+      }
+      const prefix6 = has6 ? checkPrefix6(c, sr['prefix6'], `${sp}.prefix6`) : null;
       let gateway: string | null = null;
       if (sr['gateway'] !== undefined && sr['gateway'] !== null) {
         const g = checkIpv4(c, sr['gateway'], `${sp}.gateway`, 'gateway');
-        if (g !== null && prefix !== null && !ipv4PrefixContains(prefix, g)) c.err(`${sp}.gateway`, `${formatIpv4Address(g)} is outside the subnet ${prefixText(prefix)}`);
+        if (g !== null && !has4) c.err(`${sp}.gateway`, 'an IPv4 gateway needs an IPv4 prefix (an IPv6 gateway goes under gateway6)');
+        else if (g !== null && prefix !== null && !ipv4PrefixContains(prefix, g)) c.err(`${sp}.gateway`, `${formatIpv4Address(g)} is outside the subnet ${prefixText(prefix)}`);
         else if (g !== null) gateway = formatIpv4Address(g);
       }
+      let gateway6: string | null = null;
+      if (sr['gateway6'] !== undefined && sr['gateway6'] !== null) {
+        const gs = c.string(sr['gateway6'], `${sp}.gateway6`);
+        const g = gs === null ? null : checkIpv6(c, gs, `${sp}.gateway6`);
+        if (g !== null && !has6) c.err(`${sp}.gateway6`, 'an IPv6 gateway needs an IPv6 prefix (prefix6)');
+        else if (g !== null && prefix6 !== null && !ipv6PrefixContains(prefix6, g)) c.err(`${sp}.gateway6`, `${formatIpv6Address(g)} is outside the subnet ${prefix6Text(prefix6)}`);
+        else if (g !== null) gateway6 = formatIpv6Address(g);
+      }
+      const whole = c.errors.length === sb;
       if (vsid !== null) {
         const prev = subnetOf.get(vsid);
         if (prev !== undefined) c.err(`${sp}.vsid`, `VSID ${vsid} is already a subnet at ${prev.path}: a VSID is one subnet`);
-        else if (id !== null && prefix !== null) subnetOf.set(vsid, { rdid: id, prefix, path: sp });
+        else if (id !== null && whole) subnetOf.set(vsid, { rdid: id, prefix, prefix6, path: sp });
       }
       if (prefix !== null) {
         const o = prefixes.find((x) => overlaps(x.p, prefix));
         if (o !== undefined) c.err(`${sp}.prefix`, `${prefixText(prefix)} overlaps ${prefixText(o.p)} at ${o.path} in the same routing domain`);
         prefixes.push({ p: prefix, path: sp });
       }
-      if (vsid !== null && prefix !== null) subnets.push({ vsid, prefix: prefixText(prefix), gateway });
+      if (prefix6 !== null) {
+        const o = prefixes6.find((x) => overlaps6(x.p, prefix6));
+        if (o !== undefined) c.err(`${sp}.prefix6`, `${prefix6Text(prefix6)} overlaps ${prefix6Text(o.p)} at ${o.path} in the same routing domain`);
+        prefixes6.push({ p: prefix6, path: sp });
+      }
+      if (vsid === null || !whole) return;
+      const spec: SubnetSpec = { vsid, prefix: prefix === null ? null : prefixText(prefix), gateway };
+      subnets.push(prefix6 === null ? spec : { ...spec, prefix6: prefix6Text(prefix6), gateway6 });
     });
     if (c.errors.length !== b || id === null) return;
     routingDomains.push({ id, name, subnets: subnets.sort((a, x) => a.vsid - x.vsid) });
@@ -668,7 +754,13 @@ function checkNetwork(c: Checker, v: unknown, host: string | null, switches: Rea
     const path = `network.lookupRecords[${k}]`;
     if (!c.object(raw, path, ['ca', 'vsid', 'mac', 'pa', 'rule', 'vm'])) return;
     const b = c.errors.length;
-    const ca = checkIpv4(c, raw['ca'], `${path}.ca`, 'CA');
+    // An IPv4 CA (ca) or an IPv6 CA (ca6): a VM with both has one record for each.
+    let ca: number | null = null;
+    let ca6: Uint8Array | null = null;
+    const caRaw = raw['ca'];
+    if (typeof caRaw === 'string' && caRaw.includes(':')) ca6 = checkIpv6(c, caRaw, `${path}.ca`);
+    else ca = checkIpv4(c, caRaw, `${path}.ca`, 'CA');
+    const caText = ca !== null ? formatIpv4Address(ca) : ca6 !== null ? formatIpv6Address(ca6) : null;
     const vsid = c.int(raw['vsid'], `${path}.vsid`, VSID_MIN, VSID_MAX, 'a VSID');
     const mac = c.unicastMac(raw['mac'], `${path}.mac`, 'a VM MAC');
     const pa = checkIpv4(c, raw['pa'], `${path}.pa`, 'provider address');
@@ -691,12 +783,22 @@ function checkNetwork(c: Checker, v: unknown, host: string | null, switches: Rea
     if (vsid !== null && sub === undefined && !mentioned.has(vsid)) {
       c.err(`${path}.vsid`, `VSID ${vsid} is no subnet of any routing domain`);
     }
-    if (ca !== null && sub !== undefined) {
-      if (!ipv4PrefixContains(sub.prefix, ca)) c.err(`${path}.ca`, `${formatIpv4Address(ca)} is outside its subnet ${prefixText(sub.prefix)} (VSID ${vsid!})`);
-      else {
-        const key = `${sub.rdid} ${ca}`;
+    if (ca6 !== null && rule === 'rewrite') c.err(`${path}.rule`, `IP rewrite is IPv4-only: the IPv6 CA ${caText!} needs rule encap or vxlan`);
+    if (caText !== null && sub !== undefined) {
+      let inside = false;
+      if (ca !== null) {
+        if (sub.prefix === null) c.err(`${path}.ca`, `${caText} is an IPv4 CA but its subnet (VSID ${vsid!}) has no IPv4 prefix`);
+        else if (!ipv4PrefixContains(sub.prefix, ca)) c.err(`${path}.ca`, `${caText} is outside its subnet ${prefixText(sub.prefix)} (VSID ${vsid!})`);
+        else inside = true;
+      } else if (ca6 !== null) {
+        if (sub.prefix6 === null) c.err(`${path}.ca`, `${caText} is an IPv6 CA but its subnet (VSID ${vsid!}) has no IPv6 prefix (prefix6)`);
+        else if (!ipv6PrefixContains(sub.prefix6, ca6)) c.err(`${path}.ca`, `${caText} is outside its subnet ${prefix6Text(sub.prefix6)} (VSID ${vsid!})`);
+        else inside = true;
+      }
+      if (inside) {
+        const key = `${sub.rdid} ${caText}`;
         const prev = caAt.get(key);
-        if (prev !== undefined) c.err(`${path}.ca`, `CA ${formatIpv4Address(ca)} is already used at ${prev} in routing domain ${sub.rdid}`);
+        if (prev !== undefined) c.err(`${path}.ca`, `CA ${caText} is already used at ${prev} in routing domain ${sub.rdid}`);
         else caAt.set(key, path);
       }
     }
@@ -717,8 +819,8 @@ function checkNetwork(c: Checker, v: unknown, host: string | null, switches: Rea
         else if (port.mac !== null && mac !== null && port.mac !== mac) c.err(`${path}.mac`, `${mac} is not the MAC of port ${vm} of switch ${own.switch} (${port.mac})`);
       }
     }
-    if (c.errors.length !== b || ca === null || vsid === null || mac === null || pa === null) return;
-    lookupRecords.push({ ca: formatIpv4Address(ca), vsid, mac, pa: formatIpv4Address(pa), rule, vm });
+    if (c.errors.length !== b || caText === null || vsid === null || mac === null || pa === null) return;
+    lookupRecords.push({ ca: caText, vsid, mac, pa: formatIpv4Address(pa), rule, vm });
   });
 
   // Customer routes.
@@ -742,10 +844,37 @@ function checkNetwork(c: Checker, v: unknown, host: string | null, switches: Rea
     const sub = vsid === null ? undefined : subnetOf.get(vsid);
     if (vsid !== null && sub === undefined && !mentioned.has(vsid)) c.err(`${path}.vsid`, `VSID ${vsid} is no subnet of any routing domain`);
     else if (sub !== undefined && rdid !== null && sub.rdid !== rdid) c.err(`${path}.vsid`, `VSID ${vsid!} belongs to routing domain ${sub.rdid}, not ${rdid}`);
+    if (typeof raw['prefix'] === 'string' && raw['prefix'].includes(':')) {
+      // An IPv6 customer route: IPv6 prefix, next hop "::" (on-link) or an IPv6 CA inside a subnet of the domain.
+      const p6 = checkPrefix6(c, raw['prefix'], `${path}.prefix`);
+      const nhs = c.string(raw['nextHop'], `${path}.nextHop`);
+      let nh6: string | null = null;
+      if (nhs !== null && !nhs.includes(':')) c.err(`${path}.nextHop`, `"${nhs}" is not an IPv6 address: an IPv6 route needs an IPv6 next hop (:: = on-link)`);
+      else if (nhs !== null) {
+        const a = parseIpv6Address(nhs);
+        if (a === null) c.err(`${path}.nextHop`, `"${nhs}" is not an IPv6 address like fd00:1::5`);
+        else if (a.every((x) => x === 0)) nh6 = '::';
+        else {
+          const u = checkIpv6(c, nhs, `${path}.nextHop`);
+          if (u !== null && rdid !== null && ![...subnetOf.values()].some((x) => x.rdid === rdid && x.prefix6 !== null && ipv6PrefixContains(x.prefix6, u))) {
+            c.err(`${path}.nextHop`, `${formatIpv6Address(u)} is in no IPv6 subnet of routing domain ${rdid} (:: = on-link)`);
+          } else if (u !== null) nh6 = formatIpv6Address(u);
+        }
+      }
+      if (rdid !== null && vsid !== null && p6 !== null) {
+        const key = `${rdid} ${vsid} ${prefix6Text(p6)}`;
+        const prev = crAt.get(key);
+        if (prev !== undefined) c.err(`${path}.prefix`, `the same route is already defined at ${prev}`);
+        else crAt.set(key, path);
+      }
+      if (c.errors.length !== b || rdid === null || vsid === null || p6 === null || nh6 === null) return;
+      customerRoutes.push({ rdid, vsid, prefix: prefix6Text(p6), nextHop: nh6 });
+      return;
+    }
     const prefix = checkPrefix(c, raw['prefix'], `${path}.prefix`);
     const nh = checkIpv4(c, raw['nextHop'], `${path}.nextHop`, 'next hop');
     if (nh !== null && nh !== 0 && rdid !== null) {
-      const inside = [...subnetOf.values()].some((x) => x.rdid === rdid && ipv4PrefixContains(x.prefix, nh));
+      const inside = [...subnetOf.values()].some((x) => x.rdid === rdid && x.prefix !== null && ipv4PrefixContains(x.prefix, nh));
       if (!inside) c.err(`${path}.nextHop`, `${formatIpv4Address(nh)} is in no subnet of routing domain ${rdid} (0.0.0.0 = on-link)`);
     }
     if (rdid !== null && vsid !== null && prefix !== null) {
@@ -765,8 +894,9 @@ function checkNetwork(c: Checker, v: unknown, host: string | null, switches: Rea
     providerRoutes: providerRoutes.sort((a, b) => cmpStr(a.host, b.host) || ipNum(a.prefix) - ipNum(b.prefix) || Number(a.prefix.split('/')[1]) - Number(b.prefix.split('/')[1])),
     remotes: remotes.sort((a, b) => ipNum(a.pa) - ipNum(b.pa)),
     routingDomains: routingDomains.sort((a, b) => cmpStr(a.id, b.id)),
-    lookupRecords: lookupRecords.sort((a, b) => a.vsid - b.vsid || ipNum(a.ca) - ipNum(b.ca)),
-    customerRoutes: customerRoutes.sort((a, b) => cmpStr(a.rdid, b.rdid) || a.vsid - b.vsid || ipNum(a.prefix) - ipNum(b.prefix) || Number(a.prefix.split('/')[1]) - Number(b.prefix.split('/')[1])),
+    lookupRecords: lookupRecords.sort((a, b) => a.vsid - b.vsid || Number(a.ca.includes(':')) - Number(b.ca.includes(':')) || ipNum(a.ca) - ipNum(b.ca) || cmpStr(a.ca, b.ca)),
+    customerRoutes: customerRoutes.sort((a, b) => cmpStr(a.rdid, b.rdid) || a.vsid - b.vsid || Number(a.prefix.includes(':')) - Number(b.prefix.includes(':')) ||
+      ipNum(a.prefix) - ipNum(b.prefix) || cmpStr(a.prefix.split('/')[0]!, b.prefix.split('/')[0]!) || Number(a.prefix.split('/')[1]) - Number(b.prefix.split('/')[1])),
   };
 }
 
@@ -881,7 +1011,12 @@ export function switchDoc(s: SwitchSpec): Record<string, unknown> {
 }
 
 export function subnetDoc(s: SubnetSpec): Record<string, unknown> {
-  return s.gateway === null ? { vsid: s.vsid, prefix: s.prefix } : { vsid: s.vsid, prefix: s.prefix, gateway: s.gateway };
+  const o: Record<string, unknown> = { vsid: s.vsid };
+  if (s.prefix !== null) o['prefix'] = s.prefix;
+  if (s.gateway !== null) o['gateway'] = s.gateway;
+  if (s.prefix6 !== undefined && s.prefix6 !== null) o['prefix6'] = s.prefix6;
+  if (s.gateway6 !== undefined && s.gateway6 !== null) o['gateway6'] = s.gateway6;
+  return o;
 }
 
 export function routingDomainDoc(r: RoutingDomainSpec): Record<string, unknown> {

@@ -22,6 +22,15 @@ import { encapNvgre, encapVxlan, flowHash, Outer, rewriteOut, VXLAN_PREPEND } fr
 import { fragNeededInPlace, timeExceededInPlace } from './icmp-reply.js';
 import type { HostNetworkInput } from './model.js';
 import {
+  equal16,
+  ETHERTYPE_IPV6,
+  hopLimitExceededInPlace,
+  neighborAdvertInPlace,
+  nsTargetOffset,
+  packetTooBigInPlace,
+  unsolicitedNeighborAdvert,
+} from './nd-reply.js';
+import {
   compilePolicy,
   KEY_SPLIT,
   RULE_ENCAP,
@@ -60,6 +69,8 @@ export class LayerCounters {
   rewrittenIn = 0;
   /** Tenant ARP requests answered from the policy table. */
   arpAnswered = 0;
+  /** Tenant IPv6 neighbor solicitations answered from the policy table (DAD defences included). */
+  ndAnswered = 0;
   /** Underlay ARP requests for our PAs answered with the uplink MAC. */
   paArpAnswered = 0;
   /** Underlay ARP frames whose sender was learned into the PA ARP cache. */
@@ -68,9 +79,13 @@ export class LayerCounters {
   paArpIgnored = 0;
   routed = 0;
   fragNeeded = 0;
+  /** ICMPv6 packet too big sent back to a VM (IPv6 frames over the tenant MTU). */
+  packetTooBig = 0;
   timeExceeded = 0;
   /** Gratuitous ARPs for CAs originated into their VSID. */
   garpSent = 0;
+  /** Unsolicited neighbor advertisements for IPv6 CAs originated into their VSID. */
+  unsolicitedNaSent = 0;
   /** Gratuitous ARPs for rewrite PAs sent on the underlay. */
   paGarpSent = 0;
   arpRequestsSent = 0;
@@ -82,6 +97,8 @@ export class LayerCounters {
 interface Announcement {
   readonly vsid: number;
   readonly ca: number;
+  /** The IPv6 CA of an IPv6 record (announced with an unsolicited NA), else null. */
+  readonly ca6: Uint8Array | null;
   readonly mac: number;
   readonly pa: number;
   readonly rewrite: boolean;
@@ -91,7 +108,7 @@ interface Announcement {
 }
 
 function recordKey(r: LookupEntry): string {
-  return `${r.vsid}|${r.ca}|${r.mac}|${r.pa}|${r.rule}`;
+  return `${r.vsid}|${r.caText}|${r.mac}|${r.pa}|${r.rule}`;
 }
 
 /** Our non-rewrite PAs and their VLANs: a change invalidates the underlay neighbour cache. */
@@ -172,6 +189,7 @@ export class Virtualization implements VirtualizationLayer {
       this.announcements.push({
         vsid: r.vsid,
         ca: r.ca,
+        ca6: r.ca6,
         mac: r.mac,
         pa: r.pa,
         rewrite: r.rule === 'rewrite',
@@ -232,8 +250,8 @@ export class Virtualization implements VirtualizationLayer {
         vsid: s.vsid,
         rdid: s.domain.id,
         rdName: s.domain.name,
-        prefix: s.prefixText,
-        gateway: s.gatewayText,
+        prefix: s.prefix6Text === null ? s.prefixText : s.prefixText === '' ? s.prefix6Text : `${s.prefixText} ${s.prefix6Text}`,
+        gateway: s.gateway6Text === null ? s.gatewayText : s.gatewayText === null ? s.gateway6Text : `${s.gatewayText} ${s.gateway6Text}`,
         tenantMtu: s.tenantMtu,
         records: s.records,
         localRecords: s.localRecords,
@@ -282,8 +300,16 @@ export class Virtualization implements VirtualizationLayer {
         continue;
       }
       // announce only while the record is still ours and unchanged
-      const r = t.subnets.get(a.vsid)?.domain.byCa.get(a.ca);
+      const d = t.subnets.get(a.vsid)?.domain;
+      const r = a.ca6 !== null ? d?.byCa6.get(a.ca6) : d?.byCa.get(a.ca);
       if (r === undefined || !r.local || r.mac !== a.mac || r.pa !== a.pa) continue;
+      if (a.ca6 !== null) {
+        if (this.host.originate(unsolicitedNeighborAdvert(a.ca6, r.macHi, r.macLo), a.vsid)) this.counters.unsolicitedNaSent++;
+        a.left--;
+        a.due = now + ANNOUNCE_REPEAT_MS;
+        if (a.left > 0) keep.push(a);
+        continue;
+      }
       const g = new Uint8Array(ARP_FRAME);
       writeGratuitousArp(g, 0, a.mac, a.ca);
       if (this.host.originate(g, a.vsid)) this.counters.garpSent++;
@@ -340,6 +366,7 @@ export class Virtualization implements VirtualizationLayer {
     }
     const u8 = b.slab;
     if (m.etherType === ETHERTYPE_ARP && this.tenantArp(t, u8, m, s, ports)) return;
+    if (m.etherType === ETHERTYPE_IPV6 && m.inPort !== ports.external && this.tenantNd(t, u8, m, s, ports)) return;
     // the destination MAC as two 24-bit halves read from the frame: no heap number on the way
     const o = m.off;
     if ((u8[o]! & 1) !== 0) {
@@ -418,8 +445,73 @@ export class Virtualization implements VirtualizationLayer {
     return true;
   }
 
+  /**
+   * IPv6 neighbor solicitation from a tenant VM (true = handled): answered from the policy table for a CA of the
+   * routing domain (a CA of another subnet, or a gateway, with the router MAC; router flag for gateways), unicast
+   * or multicast alike, so that no NS ever crosses the underlay. A DAD probe for another VM's address is
+   * defended; probes and solicitations for the sender's own address, and link-local targets (not in the policy),
+   * stay inside the VSID on this host. Other targets are dropped like ARP for unknown CAs.
+   */
+  private tenantNd(t: PolicyTable, u8: Uint8Array, m: FrameMeta, s: SubnetEntry, ports: LocalPorts): boolean {
+    const tg = nsTargetOffset(u8, m);
+    if (tg < 0) return false;
+    const d = s.domain;
+    let hi = -1;
+    let lo = -1;
+    let router = false;
+    const rec = d.byCa6.at(u8, tg);
+    if (rec !== undefined) {
+      if (rec.vsid === s.vsid) {
+        hi = rec.macHi;
+        lo = rec.macLo;
+      } else {
+        hi = t.routerMacHi;
+        lo = t.routerMacLo;
+        router = true;
+      }
+    } else {
+      for (let k = 0; k < d.subnets.length; k++) {
+        const g = d.subnets[k]!.gateway6;
+        if (g !== null && equal16(u8, tg, g, 0)) {
+          hi = t.routerMacHi;
+          lo = t.routerMacLo;
+          router = true;
+        }
+      }
+    }
+    if (hi === -1) {
+      if (u8[tg] === 0xfe && (u8[tg + 1]! & 0xc0) === 0x80) {
+        ports.floodLocal(m); // link-local: the VMs on this host answer for themselves
+        return true;
+      }
+      m.drop = 'no-lookup-record';
+      return true;
+    }
+    const o = m.off;
+    if (
+      hi === ((u8[o + 6]! << 16) | (u8[o + 7]! << 8) | u8[o + 8]!) &&
+      lo === ((u8[o + 9]! << 16) | (u8[o + 10]! << 8) | u8[o + 11]!)
+    ) {
+      ports.floodLocal(m); // the sender's own address (its DAD or a self-probe): not answered on its behalf
+      return true;
+    }
+    if (!neighborAdvertInPlace(u8, m, hi, lo, router)) {
+      m.drop = 'no-lookup-record';
+      return true;
+    }
+    m.trusted = true;
+    m.consumed = true;
+    m.dest.only(m.inPort);
+    this.counters.ndAnswered++;
+    return true;
+  }
+
   /** Distributed routing: same routing domain only, TTL - 1, MACs rewritten, VSID of the destination record. */
   private route(t: PolicyTable, u8: Uint8Array, m: FrameMeta, s: SubnetEntry, ports: LocalPorts): void {
+    if (m.etherType === ETHERTYPE_IPV6) {
+      this.route6(t, u8, m, s, ports);
+      return;
+    }
     if (m.etherType !== ETHERTYPE_IPV4) {
       m.drop = 'no-route';
       return;
@@ -460,6 +552,53 @@ export class Virtualization implements VirtualizationLayer {
     const oldWord = (ttl << 8) | u8[l3 + 9]!;
     u8[l3 + 8] = ttl - 1;
     writeU16(u8, l3 + 10, checksumUpdate16(readU16(u8, l3 + 10), oldWord, oldWord - 0x100));
+    this.routedTo(t, u8, m, rec, ports);
+  }
+
+  /**
+   * Distributed routing for IPv6: a CA of the routing domain or an IPv6 customer route, hop limit - 1, MACs
+   * rewritten. At hop limit <= 1 the sender gets ICMPv6 time exceeded (from the subnet's IPv6 gateway, else the
+   * destination), counted 'ttl-exceeded'.
+   */
+  private route6(t: PolicyTable, u8: Uint8Array, m: FrameMeta, s: SubnetEntry, ports: LocalPorts): void {
+    const l3 = m.off + m.l3Off;
+    if (m.len < m.l3Off + 40 || (u8[l3]! >>> 4) !== 6) {
+      m.drop = 'no-route';
+      return;
+    }
+    let rec = s.domain.byCa6.at(u8, l3 + 24);
+    if (rec === undefined) rec = t.customerRoute6(s.domain, u8, l3 + 24);
+    if (rec === undefined) {
+      m.drop = 'no-route';
+      return;
+    }
+    if (!rec.local) {
+      if (ports.external === NO_PORT) {
+        m.drop = 'no-destination';
+        return;
+      }
+      if (m.inPort === ports.external) {
+        m.drop = 'hairpin';
+        return;
+      }
+    }
+    const hops = u8[l3 + 7]!;
+    if (hops <= 1) {
+      if (m.inPort !== NO_PORT && hopLimitExceededInPlace(u8, m, s.gateway6, 0, t.routerMacHi, t.routerMacLo)) {
+        this.replied(u8, m, 'ttl-exceeded');
+        this.counters.timeExceeded++;
+      } else {
+        m.drop = 'ttl-exceeded';
+      }
+      return;
+    }
+    if (!rec.local && !this.fitsMtu(t, u8, m, rec, s)) return;
+    u8[l3 + 7] = hops - 1; // no header checksum in IPv6
+    this.routedTo(t, u8, m, rec, ports);
+  }
+
+  /** The routed frame m goes to record rec: MACs rewritten (router MAC as source), VSID of rec, counted. */
+  private routedTo(t: PolicyTable, u8: Uint8Array, m: FrameMeta, rec: LookupEntry, ports: LocalPorts): void {
     const o = m.off;
     u8[o] = rec.macHi >>> 16;
     u8[o + 1] = (rec.macHi >>> 8) & 0xff;
@@ -508,7 +647,17 @@ export class Virtualization implements VirtualizationLayer {
     }
     const l3Len = gso ? m.hdrLen - m.l3Off + m.gsoSize : m.len - m.l3Off;
     if (l3Len <= mtu) return true;
-    m.drop = 'tenant-mtu-exceeded'; // IPv6 CAs are not configurable yet: no packet-too-big
+    // IPv6 is never fragmented on the way: packet too big, from the subnet's IPv6 gateway or the destination
+    if (
+      m.etherType === ETHERTYPE_IPV6 &&
+      m.inPort !== NO_PORT &&
+      packetTooBigInPlace(u8, m, mtu, s.gateway6, 0, t.routerMacHi, t.routerMacLo)
+    ) {
+      this.replied(u8, m, 'tenant-mtu-exceeded');
+      this.counters.packetTooBig++;
+      return false;
+    }
+    m.drop = 'tenant-mtu-exceeded';
     return false;
   }
 

@@ -15,9 +15,14 @@ export const DEFAULT_ROUTER_MAC = '02:58:53:00:00:01';
 /** All addresses are canonical strings: "10.0.0.5", prefixes "10.0.0.0/24", MACs "02:00:00:00:00:01". */
 export interface SubnetSpec {
   readonly vsid: number;
-  readonly prefix: string;
+  /** IPv4 prefix, or null for an IPv6-only subnet (then prefix6 is set). */
+  readonly prefix: string | null;
   /** The subnet's gateway CA (answered by the distributed router with the router MAC), or null. */
   readonly gateway: string | null;
+  /** IPv6 prefix ("fd00:1::/64", canonical), absent/null when the subnet has none. */
+  readonly prefix6?: string | null;
+  /** IPv6 gateway CA (answered in neighbor discovery with the router MAC, router flag set), or null. */
+  readonly gateway6?: string | null;
 }
 
 export interface RoutingDomainSpec {
@@ -44,6 +49,7 @@ export interface ProviderRouteSpec {
 }
 
 export interface LookupRecordSpec {
+  /** IPv4 or IPv6 CA (a VM with both has two records with the same MAC and VSID; IPv6 only with encap/vxlan). */
   readonly ca: string;
   readonly vsid: number;
   readonly mac: string;
@@ -56,8 +62,9 @@ export interface LookupRecordSpec {
 export interface CustomerRouteSpec {
   readonly rdid: string;
   readonly vsid: number;
+  /** IPv4 or IPv6 prefix. */
   readonly prefix: string;
-  /** A CA in the routing domain, or "0.0.0.0" for on-link. */
+  /** A CA in the routing domain of the prefix's family, or "0.0.0.0" / "::" for on-link. */
   readonly nextHop: string;
 }
 

@@ -1,7 +1,7 @@
 // virtualization/policy-table.ts: a NetworkSpec compiled for one host's switch into numeric, indexed tables
 // (records by VSID+MAC, by routing domain+CA, by rewrite PA; our PAs; provider and customer routes; tenant MTUs).
 
-import { ipv4Mask, parseIpv4Address, parseIpv4Prefix } from '../wire/addresses.js';
+import { ipv4Mask, ipv6PrefixContains, parseIpv4Address, parseIpv4Prefix, parseIpv6Address, parseIpv6Prefix, type Ipv6Prefix } from '../wire/addresses.js';
 import { parseMac } from '../wire/ethernet.js';
 import { RULE_OVERHEAD, type HostNetworkInput, type LookupRule } from './model.js';
 
@@ -106,12 +106,114 @@ export class NumberMap<V> {
   }
 }
 
+/** The 32-bit word of a 16-byte address at p, as an int32 (no heap number). */
+function word(u8: Uint8Array, p: number): number {
+  return (u8[p]! << 24) | (u8[p + 1]! << 16) | (u8[p + 2]! << 8) | u8[p + 3]!;
+}
+
+/**
+ * Open-addressing hash map from an IPv6 address to V, looked up straight from the bytes of a frame (four int32
+ * words compared in place): the data path never builds a key. Built on the control path.
+ */
+export class Ipv6Map<V> {
+  private keys: Int32Array;
+  private vals: (V | undefined)[];
+  private used: Uint8Array;
+  private mask: number;
+  size = 0;
+
+  constructor(capacity = 16) {
+    let n = 16;
+    while (n < capacity * 2) n *= 2;
+    this.keys = new Int32Array(n * 4);
+    this.vals = new Array<V | undefined>(n).fill(undefined);
+    this.used = new Uint8Array(n);
+    this.mask = n - 1;
+  }
+
+  /** Lookup of the address at u8[off..off+16). */
+  at(u8: Uint8Array, off: number): V | undefined {
+    const w0 = word(u8, off), w1 = word(u8, off + 4), w2 = word(u8, off + 8), w3 = word(u8, off + 12);
+    let h = Math.imul(w0 ^ Math.imul(w1, 0x9e3779b1) ^ Math.imul(w2, 0x85ebca6b) ^ Math.imul(w3, 0xc2b2ae35), 0x27d4eb2f);
+    h ^= h >>> 15;
+    let i = h & this.mask;
+    const k = this.keys;
+    while (this.used[i] === 1) {
+      const j = i * 4;
+      if (k[j + 3] === w3 && k[j + 2] === w2 && k[j + 1] === w1 && k[j] === w0) return this.vals[i];
+      i = (i + 1) & this.mask;
+    }
+    return undefined;
+  }
+
+  get(a: Uint8Array): V | undefined {
+    return this.at(a, 0);
+  }
+
+  has(a: Uint8Array): boolean {
+    return this.at(a, 0) !== undefined;
+  }
+
+  /** Insert or replace (control path). */
+  set(a: Uint8Array, v: V): void {
+    if ((this.size + 1) * 2 > this.used.length) this.grow();
+    const w0 = word(a, 0), w1 = word(a, 4), w2 = word(a, 8), w3 = word(a, 12);
+    let h = Math.imul(w0 ^ Math.imul(w1, 0x9e3779b1) ^ Math.imul(w2, 0x85ebca6b) ^ Math.imul(w3, 0xc2b2ae35), 0x27d4eb2f);
+    h ^= h >>> 15;
+    let i = h & this.mask;
+    const k = this.keys;
+    while (this.used[i] === 1) {
+      const j = i * 4;
+      if (k[j + 3] === w3 && k[j + 2] === w2 && k[j + 1] === w1 && k[j] === w0) {
+        this.vals[i] = v;
+        return;
+      }
+      i = (i + 1) & this.mask;
+    }
+    this.used[i] = 1;
+    k[i * 4] = w0;
+    k[i * 4 + 1] = w1;
+    k[i * 4 + 2] = w2;
+    k[i * 4 + 3] = w3;
+    this.vals[i] = v;
+    this.size++;
+  }
+
+  private grow(): void {
+    const oldKeys = this.keys;
+    const oldVals = this.vals;
+    const oldUsed = this.used;
+    const n = oldUsed.length * 2;
+    this.keys = new Int32Array(n * 4);
+    this.vals = new Array<V | undefined>(n).fill(undefined);
+    this.used = new Uint8Array(n);
+    this.mask = n - 1;
+    this.size = 0;
+    const a = new Uint8Array(16);
+    for (let i = 0; i < oldUsed.length; i++) {
+      if (oldUsed[i] !== 1) continue;
+      for (let w = 0; w < 4; w++) {
+        const x = oldKeys[i * 4 + w]!;
+        a[w * 4] = (x >>> 24) & 0xff;
+        a[w * 4 + 1] = (x >>> 16) & 0xff;
+        a[w * 4 + 2] = (x >>> 8) & 0xff;
+        a[w * 4 + 3] = x & 0xff;
+      }
+      this.set(a, oldVals[i]!);
+    }
+  }
+}
+
 export class DomainEntry {
   /** CA -> record, over every subnet of the domain (CAs are unique inside one RDID). */
   readonly byCa = new NumberMap<LookupEntry>();
+  /** IPv6 CA -> record, over every subnet of the domain. */
+  readonly byCa6 = new Ipv6Map<LookupEntry>();
   readonly subnets: SubnetEntry[] = [];
   /** Customer routes, longest prefix first. */
   readonly routes: CustomerRouteEntry[] = [];
+  /** IPv6 customer routes, longest prefix first. */
+  readonly routes6: CustomerRoute6Entry[] = [];
   constructor(
     readonly index: number,
     readonly id: string,
@@ -136,10 +238,18 @@ export class SubnetEntry {
     /** Gateway CA, -1 when none. */
     readonly gateway: number,
     readonly gatewayText: string | null,
+    /** IPv6 prefix, null when the subnet has none. */
+    readonly prefix6: Ipv6Prefix | null = null,
+    readonly prefix6Text: string | null = null,
+    /** IPv6 gateway CA (16 bytes), null when none. */
+    readonly gateway6: Uint8Array | null = null,
+    readonly gateway6Text: string | null = null,
   ) {}
 }
 
 export class LookupEntry {
+  /** The IPv6 CA (16 bytes) of an IPv6 record (then `ca` is 0), else null. */
+  ca6: Uint8Array | null = null;
   /** The MAC's halves (mac = macHi * 2^24 + macLo): written into frames without a heap number. */
   readonly macHi: number;
   readonly macLo: number;
@@ -195,6 +305,13 @@ export interface CustomerRouteEntry {
   readonly nextHop: number;
   readonly nextHopHi: number;
   readonly nextHopLo: number;
+}
+
+export interface CustomerRoute6Entry {
+  readonly prefix: Ipv6Prefix;
+  readonly vsid: number;
+  /** An IPv6 CA of the domain, null = on-link. */
+  readonly nextHop: Uint8Array | null;
 }
 
 export interface ProviderRouteEntry {
@@ -282,6 +399,17 @@ export class PolicyTable {
     return undefined;
   }
 
+  /** Longest-prefix IPv6 customer route of domain d for the IPv6 CA at u8[off] -> the record it leads to. */
+  customerRoute6(d: DomainEntry, u8: Uint8Array, off: number): LookupEntry | undefined {
+    const r = d.routes6;
+    for (let i = 0; i < r.length; i++) {
+      const e = r[i]!;
+      if (!ipv6PrefixContains(e.prefix, u8, off)) continue;
+      return e.nextHop === null ? d.byCa6.at(u8, off) : d.byCa6.at(e.nextHop, 0);
+    }
+    return undefined;
+  }
+
   /** The tunnel PA of ours a next hop is reached from: on-link with it, else the first. 0 when we have none. */
   sourcePaFor(nextHop: number): OwnPa | undefined {
     let first: OwnPa | undefined;
@@ -339,17 +467,32 @@ export function compilePolicy(input: HostNetworkInput): PolicyTable {
     t.domains.push(d);
     domainById.set(rd.id, d);
     for (const s of rd.subnets) {
-      const pre = parseIpv4Prefix(s.prefix);
+      // an IPv6-only subnet has no IPv4 prefix: prefix/mask 0 there (no IPv4 record compiles into it)
+      const pre = s.prefix === null ? null : parseIpv4Prefix(s.prefix);
       const gw = s.gateway === null ? -1 : parseIpv4Address(s.gateway) ?? -1;
-      if (!pre.ok) {
-        t.warnings.push(`subnet ${s.vsid} '${s.prefix}' skipped (IPv4 only)`);
+      const p6 = s.prefix6 === undefined || s.prefix6 === null ? null : parseIpv6Prefix(s.prefix6);
+      const gw6 = s.gateway6 === undefined || s.gateway6 === null ? null : parseIpv6Address(s.gateway6);
+      if ((pre !== null && !pre.ok) || (p6 !== null && !p6.ok) || (pre === null && p6 === null)) {
+        t.warnings.push(`subnet ${s.vsid} '${s.prefix ?? ''} ${s.prefix6 ?? ''}' skipped`);
         continue;
       }
       if (t.subnets.has(s.vsid)) {
         t.warnings.push(`subnet ${s.vsid} listed twice; first kept`);
         continue;
       }
-      const e = new SubnetEntry(s.vsid, d, pre.value.addr, pre.value.mask, s.prefix, gw, gw === -1 ? null : s.gateway);
+      const e = new SubnetEntry(
+        s.vsid,
+        d,
+        pre === null ? 0 : pre.value.addr,
+        pre === null ? 0 : pre.value.mask,
+        s.prefix ?? '',
+        gw,
+        gw === -1 ? null : s.gateway,
+        p6 === null ? null : p6.value,
+        p6 === null ? null : s.prefix6!,
+        gw6,
+        gw6 === null ? null : s.gateway6!,
+      );
       d.subnets.push(e);
       t.subnets.set(s.vsid, e);
     }
@@ -367,19 +510,22 @@ export function compilePolicy(input: HostNetworkInput): PolicyTable {
 
   for (const r of net.lookupRecords) {
     const s = t.subnets.get(r.vsid);
-    const ca = parseIpv4Address(r.ca);
+    const v6 = r.ca.includes(':');
+    const ca6 = v6 ? parseIpv6Address(r.ca) : null;
+    const ca = v6 ? (ca6 === null ? null : 0) : parseIpv4Address(r.ca);
     const mac = parseMac(r.mac);
     const pa = parseIpv4Address(r.pa);
-    if (s === undefined || ca === null || mac === null || pa === null) {
+    if (s === undefined || ca === null || mac === null || pa === null || (v6 && r.rule === 'rewrite')) {
       t.warnings.push(`record ${r.vsid}/${r.ca} skipped`);
       continue;
     }
-    if (s.domain.byCa.has(ca)) {
+    if (ca6 !== null ? s.domain.byCa6.has(ca6) : s.domain.byCa.has(ca)) {
       t.warnings.push(`record ${r.vsid}/${r.ca}: duplicate CA in its routing domain; first kept`);
       continue;
     }
     const local = t.ownPas.has(pa);
     const e = new LookupEntry(ca, r.vsid, mac, pa, r.rule, ruleCode(r.rule), local, r.vm, s, r.ca, r.mac, r.pa);
+    e.ca6 = ca6;
     e.mtu = input.underlayMtu - RULE_OVERHEAD[r.rule];
     if (local) {
       e.vlan = t.ownPas.get(pa)!.vlan;
@@ -404,7 +550,8 @@ export function compilePolicy(input: HostNetworkInput): PolicyTable {
       if (ov > s.maxRemoteOverhead) s.maxRemoteOverhead = ov;
     }
     t.records.push(e);
-    s.domain.byCa.set(ca, e);
+    if (ca6 !== null) s.domain.byCa6.set(ca6, e);
+    else s.domain.byCa.set(ca, e);
     if (s.byMac.get(mac) === undefined) s.byMac.set(mac, e);
     if (r.rule === 'rewrite') t.rewriteByPa.set(pa, e);
     s.records++;
@@ -416,6 +563,17 @@ export function compilePolicy(input: HostNetworkInput): PolicyTable {
   }
 
   for (const r of net.customerRoutes) {
+    if (r.prefix.includes(':')) {
+      const d = domainById.get(r.rdid);
+      const pre = parseIpv6Prefix(r.prefix);
+      const nh = parseIpv6Address(r.nextHop);
+      if (d === undefined || !pre.ok || nh === null) {
+        t.warnings.push(`customer route ${r.rdid} '${r.prefix}' skipped`);
+        continue;
+      }
+      d.routes6.push({ prefix: pre.value, vsid: r.vsid, nextHop: nh.every((x) => x === 0) ? null : nh });
+      continue;
+    }
     const d = domainById.get(r.rdid);
     const pre = parseIpv4Prefix(r.prefix);
     const nh = parseIpv4Address(r.nextHop);
@@ -433,6 +591,9 @@ export function compilePolicy(input: HostNetworkInput): PolicyTable {
       nextHopLo: nh % KEY_SPLIT,
     });
   }
-  for (const d of t.domains) d.routes.sort((a, b) => b.length - a.length);
+  for (const d of t.domains) {
+    d.routes.sort((a, b) => b.length - a.length);
+    d.routes6.sort((a, b) => b.prefix.length - a.prefix.length);
+  }
   return t;
 }

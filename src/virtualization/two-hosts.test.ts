@@ -372,3 +372,54 @@ describe('two hosts, vxlan, uplink with tunnel offload (tunnelTx)', () => {
     for (const f of out) assert.equal(f.meta.gsoType, GSO_NONE);
   });
 });
+
+for (const rule of ['encap', 'vxlan'] as const) {
+  describe(`two hosts, IPv6 CAs, ${rule}`, () => {
+    const ping6 = (src: number, dst: number, sip: string, dip: string, size = 32, mark = 0): Uint8Array => {
+      const f = frame().eth({ src, dst }).ipv6({ src: sip, dst: dip, hopLimit: 64 }).icmpv6({ type: 128, id: mark, seq: 1 }).payload(size).bytes();
+      return f;
+    };
+
+    it('an NS is answered on the sending host (nothing crosses); IPv6 unicast crosses to the same tenant only, both ways', () => {
+      const { a, b } = pair(spec({ rule, ipv6: true }));
+      a.vm['red-vm5']!.inject(frame().eth({ src: MAC5, dst: 0x33_33_ff_00_00_06 }).ipv6({ src: 'fd00:1::5', dst: 'ff02::1:ff00:6', hopLimit: 255 })
+        .icmpv6({ type: 135, target: 'fd00:1::6', sll: MAC5 }).bytes());
+      const w = exchange(a, b);
+      assert.equal(w.ab.length, 0);
+      const got = received(a);
+      assert.deepEqual(Object.keys(got), ['red-vm5']);
+      assert.equal(got['red-vm5']![0]![54], 136);
+      assert.equal(readMac(got['red-vm5']![0]!, 80), MAC6);
+      for (const t of ['red', 'blue'] as const) {
+        const f = ping6(MAC5, MAC6, 'fd00:1::5', 'fd00:1::6', 32, t === 'red' ? 1 : 2);
+        a.vm[`${t}-vm5`]!.inject(f);
+        const wire = exchange(a, b);
+        assert.equal(wire.ab.length, 1);
+        const o = wire.ab[0]!;
+        if (rule === 'encap') assert.equal(readU32(o, 38) >>> 8, vsidOf(t, 1));
+        else assert.equal(readU32(o, 46) >>> 8, vsidOf(t, 1));
+        assert.deepEqual(received(b), { [`${t}-vm6`]: [f] });
+        const r = ping6(MAC6, MAC5, 'fd00:1::6', 'fd00:1::5', 32, t === 'red' ? 3 : 4);
+        b.vm[`${t}-vm6`]!.inject(r);
+        exchange(a, b);
+        assert.deepEqual(received(a), { [`${t}-vm5`]: [r] });
+      }
+    });
+
+    it('IPv6 over the tenant MTU comes back as packet too big; routed IPv6 arrives with hop limit 63 from the router MAC', () => {
+      const { a, b } = pair(spec({ rule, ipv6: true }));
+      const mtu = 1500 - (rule === 'encap' ? 42 : 50);
+      a.vm['red-vm5']!.inject(ping6(MAC5, MAC6, 'fd00:1::5', 'fd00:1::6', mtu - 47));
+      assert.equal(exchange(a, b).ab.length, 0);
+      const back = received(a)['red-vm5']![0]!;
+      assert.equal(back[54], 2);
+      assert.equal(readU32(back, 58), mtu);
+      a.vm['red-vm5']!.inject(ping6(MAC5, ROUTER_MAC, 'fd00:1::5', 'fd00:2::7', 32));
+      assert.equal(exchange(a, b).ab.length, 1);
+      const got = received(b)['red-vm7']![0]!;
+      assert.equal(got[21], 63);
+      assert.equal(readMac(got, 6), ROUTER_MAC);
+      assert.equal(readMac(got, 0), MAC7);
+    });
+  });
+}

@@ -55,7 +55,15 @@ export interface SpecOptions {
   readonly customerRoutes?: NetworkSpec['customerRoutes'];
   readonly extraRecords?: readonly LookupRecordSpec[];
   readonly paVlan?: number;
+  /** Dual stack: every subnet gets prefix6 fd00:<subnet>::/64 (gateway ::1) and every VM an IPv6 record (ca6Of). */
+  readonly ipv6?: boolean;
 }
+
+/** A VM's IPv6 CA in the dual-stack spec: fd00:<subnet>::<last octet of its IPv4 CA>. */
+export function ca6Of(vm: Vm): string {
+  return `fd00:${vm.subnet}::${vm.rewriteOctet}`;
+}
+export const GW6 = { 1: 'fd00:1::1', 2: 'fd00:2::1' } as const;
 
 export function spec(o: SpecOptions = {}): NetworkSpec {
   const ruleOf = (t: Tenant): LookupRule => (o.rule === undefined ? 'encap' : typeof o.rule === 'string' ? o.rule : o.rule[t]);
@@ -72,9 +80,11 @@ export function spec(o: SpecOptions = {}): NetworkSpec {
       const pa = rule === 'rewrite' ? rewritePa(t, vm) : hostOf(vm) === 'host-a' ? PA_A : PA_B;
       if (rule === 'rewrite') pas.push({ host: hostOf(vm), switch: 'sw0', address: `${pa}/24`, vlan });
       records.push({ ca: vm.ca, vsid: vsidOf(t, vm.subnet), mac: vm.macText, pa, rule, vm: `${t}-${vm.name}` });
+      if (o.ipv6 === true && rule !== 'rewrite') records.push({ ca: ca6Of(vm), vsid: vsidOf(t, vm.subnet), mac: vm.macText, pa, rule, vm: `${t}-${vm.name}` });
     }
   }
   records.push(...(o.extraRecords ?? []));
+  const v6 = (sub: 1 | 2): { prefix6?: string; gateway6?: string } => (o.ipv6 === true ? { prefix6: `fd00:${sub}::/64`, gateway6: GW6[sub] } : {});
   return {
     routerMac: '02:58:53:00:00:01',
     providerAddresses: pas,
@@ -85,16 +95,16 @@ export function spec(o: SpecOptions = {}): NetworkSpec {
         id: RED,
         name: 'red',
         subnets: [
-          { vsid: 5001, prefix: '10.0.0.0/24', gateway: '10.0.0.1' },
-          { vsid: 5002, prefix: '10.0.1.0/24', gateway: '10.0.1.1' },
+          { vsid: 5001, prefix: '10.0.0.0/24', gateway: '10.0.0.1', ...v6(1) },
+          { vsid: 5002, prefix: '10.0.1.0/24', gateway: '10.0.1.1', ...v6(2) },
         ],
       },
       {
         id: BLUE,
         name: 'blue',
         subnets: [
-          { vsid: 6001, prefix: '10.0.0.0/24', gateway: '10.0.0.1' },
-          { vsid: 6002, prefix: '10.0.1.0/24', gateway: '10.0.1.1' },
+          { vsid: 6001, prefix: '10.0.0.0/24', gateway: '10.0.0.1', ...v6(1) },
+          { vsid: 6002, prefix: '10.0.1.0/24', gateway: '10.0.1.1', ...v6(2) },
         ],
       },
     ],

@@ -76,6 +76,9 @@ export interface SubnetInput {
   readonly vsid: number;
   readonly prefix: string;
   readonly gateway?: string | null;
+  /** IPv6 prefix ("fd00:1::/64") and gateway of a dual-stack subnet. */
+  readonly prefix6?: string;
+  readonly gateway6?: string | null;
 }
 
 export interface TenantInput {
@@ -106,6 +109,8 @@ export interface VmInput {
   readonly ns?: string;
   /** Leave the VM out of the lookup records (a test adds its own). */
   readonly noRecord?: boolean;
+  /** An IPv6 CA too (the subnet needs prefix6): a second record, IPv6 enabled in the VM (no DAD, no RA). */
+  readonly ca6?: string;
 }
 
 export interface NvVm {
@@ -117,6 +122,10 @@ export interface NvVm {
   /** "10.0.0.5/24" from the subnet's prefix length. */
   readonly cidr: string;
   readonly gateway: string | null;
+  /** IPv6 CA, "fd00:1::5/64" and the IPv6 gateway, when the VM is dual-stack. */
+  readonly ca6: string | null;
+  readonly cidr6: string | null;
+  readonly gateway6: string | null;
   readonly ns: string;
   /** TAP interface name (created by the host's xswitchd, then moved into ns). */
   readonly tap: string;
@@ -313,6 +322,7 @@ export class MultiHost {
     const vm: NvVm = {
       name: v.name, host: h.name, vsid: v.vsid, ca: v.ca, mac: v.mac.toLowerCase(),
       cidr: `${v.ca}/${prefixLen(subnet.prefix)}`, gateway: subnet.gateway ?? null, ns,
+      ca6: v.ca6 ?? null, cidr6: v.ca6 === undefined ? null : `${v.ca6}/${prefixLen(subnet.prefix6 ?? '/64')}`, gateway6: subnet.gateway6 ?? null,
       tap: this.topo.ifname(`t${n}`), mtu: v.mtu ?? 1500, rewritePa: `${UNDERLAY_NET}.${99 + n}`,
       rule, pa: '', plugged: false, noRecord: v.noRecord === true,
     };
@@ -332,12 +342,18 @@ export class MultiHost {
     pas.push(...this.extra.providerAddresses);
     const records: Record<string, unknown>[] = this.vms.filter((vm) => !vm.noRecord).map((vm) =>
       ({ ca: vm.ca, vsid: vm.vsid, mac: vm.mac, pa: vm.pa, rule: vm.rule, vm: vm.name }));
+    for (const vm of this.vms) {
+      if (!vm.noRecord && vm.ca6 !== null) records.push({ ca: vm.ca6, vsid: vm.vsid, mac: vm.mac, pa: vm.pa, rule: vm.rule, vm: vm.name });
+    }
     for (const r of this.extra.records) records.push({ ...r });
     const net: Record<string, unknown> = {
       providerAddresses: pas,
       routingDomains: this.tenants.map((t) => ({
         id: t.id, name: t.name,
-        subnets: t.subnets.map((s) => ({ vsid: s.vsid, prefix: s.prefix, ...(s.gateway != null ? { gateway: s.gateway } : {}) })),
+        subnets: t.subnets.map((s) => ({
+          vsid: s.vsid, prefix: s.prefix, ...(s.gateway != null ? { gateway: s.gateway } : {}),
+          ...(s.prefix6 !== undefined ? { prefix6: s.prefix6 } : {}), ...(s.gateway6 != null ? { gateway6: s.gateway6 } : {}),
+        })),
       })),
       lookupRecords: records,
     };
@@ -386,6 +402,12 @@ export class MultiHost {
     const h = this.host(vm.host);
     await h.d.plugTap(vm.tap, vm.ns, { mac: vm.mac, mtu: vm.mtu, cidr: vm.cidr });
     if (vm.gateway !== null) await this.topo.ip(vm.ns, 'route', 'replace', 'default', 'via', vm.gateway, 'dev', vm.tap);
+    if (vm.cidr6 !== null) {
+      // IPv6 on for this NIC only: no DAD delay (nodad) and no router discovery; the switch answers neighbor discovery
+      for (const [k, v] of [['accept_dad', 0], ['accept_ra', 0], ['disable_ipv6', 0]] as const) await this.topo.sysctl(vm.ns, `net.ipv6.conf.${vm.tap}.${k}`, v);
+      await this.topo.ip(vm.ns, '-6', 'addr', 'replace', vm.cidr6, 'dev', vm.tap, 'nodad');
+      if (vm.gateway6 !== null) await this.topo.ip(vm.ns, '-6', 'route', 'replace', 'default', 'via', vm.gateway6, 'dev', vm.tap);
+    }
     vm.plugged = true;
   }
 
