@@ -12,8 +12,12 @@ const MAC_B = 0x02_00_00_00_00_0b;
 function frame(dst: number, src: number, len: number): Uint8Array {
   const f = new Uint8Array(len);
   emitEthernet({ dst, src, tags: [], etherType: 0x0800 }, f, 0);
+  // a consistent IPv4 header (the edge drops one whose lengths contradict the frame as bad-l3-header)
   f[14] = 0x45;
+  f[16] = ((len - 14) >> 8) & 0xff;
+  f[17] = (len - 14) & 0xff;
   f[22] = 64; // TTL
+  f[23] = 17; // UDP
   return f;
 }
 
