@@ -14,14 +14,14 @@ import type { PortConfig } from '../src/dataplane/switch-api.js';
 import type { AclSpec } from '../src/policy/acl.js';
 import type { ExtendedAclSpec } from '../src/policy/extended-acl.js';
 import { emitEthernet } from '../src/wire/ethernet.js';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { benchExtensionsBuilt, isRoot, log, parseOrUsage, repoRoot, runMain } from './lib/cli.js';
 import { FULL, QUICK, measurePps, warmUp } from './lib/measure.js';
-import { delNs, listNs, runPrefix } from './lib/netns.js';
-import { killAll, run } from './lib/proc.js';
-import { xswitchTapCandidate, type Topology } from './lib/topology.js';
+import { run } from './lib/proc.js';
+import { median } from './lib/report.js';
+import { BenchRun, interleaved } from './lib/run.js';
+import { xswitchTapCandidate } from './lib/topology.js';
 import { xswitchdAvailable } from './lib/xswitchd.js';
 
 const MAC_A = 0x02_00_00_00_00_0a;
@@ -163,11 +163,6 @@ function measure(r: Rig, seconds: number): number {
   return frames / ((t - t0) / 1000);
 }
 
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.floor(s.length / 2)]!;
-}
-
 /** Largest request body xswitchd takes (src/control/api.ts MAX_BODY_BYTES): bigger documents are skipped. */
 const API_BODY_LIMIT = 1 << 20;
 
@@ -176,29 +171,18 @@ const API_BODY_LIMIT = 1 << 20;
  * 64-byte rate A -> B from trafgen. The flood (UDP A -> 10.0.0.99) matches no rule but crosses vm1's out
  * rules (and, with the stateful set, its one tracked connection).
  */
-async function daemonMode(rounds: number, quick: boolean): Promise<void> {
-  if (process.getuid?.() !== 0) throw new Error('--daemon needs root (network namespaces)');
-  const root = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
-  if (!xswitchdAvailable(root) || !existsSync(join(root, 'dist', 'bench', 'extensions', 'capture-count.js'))) throw new Error('xswitchd is not built (npm run build)');
-  const prefix = runPrefix();
-  const dir = mkdtempSync(join(tmpdir(), `${prefix}-`));
+async function daemonMode(rounds: number, quick: boolean): Promise<number> {
+  if (!isRoot('--daemon needs root (network namespaces)')) return 2;
+  const root = repoRoot();
+  if (!xswitchdAvailable(root) || !benchExtensionsBuilt(root)) throw new Error('xswitchd is not built (npm run build)');
+  const r = new BenchRun().trapSignals();
+  const { prefix, dir } = r;
   const d = quick ? QUICK : FULL;
-  let t: Topology | null = null;
-  const cleanup = async (): Promise<void> => {
-    if (t !== null) await t.teardown().catch(() => undefined);
-    t = null;
-    await killAll();
-    for (const ns of await listNs()) if (ns.startsWith(`${prefix}-`)) await delNs(ns);
-    rmSync(dir, { recursive: true, force: true });
-  };
-  const onSignal = (): void => void cleanup().finally(() => process.exit(130));
-  process.on('SIGINT', onSignal);
-  process.on('SIGTERM', onSignal);
   const results = CONFIGS.map(() => [] as number[]);
   const notes: string[] = [];
   try {
     const topo = await xswitchTapCandidate.setup({ prefix, tag: 'a0', dir, root });
-    t = topo;
+    r.active = topo;
     const docFile = join(dir, 'a0-xswitch.json');
     const base = JSON.parse(readFileSync(docFile, 'utf8')) as { switches: { ports: Record<string, unknown>[] }[] };
     const texts = CONFIGS.map((c) => {
@@ -209,63 +193,65 @@ async function daemonMode(rounds: number, quick: boolean): Promise<void> {
       return JSON.stringify(doc);
     });
     await warmUp(topo);
-    for (let round = 0; round < rounds; round++) {
-      for (let j = 0; j < CONFIGS.length; j++) {
-        const i = (j + round) % CONFIGS.length;
-        const c = CONFIGS[i]!;
-        if (texts[i]!.length > API_BODY_LIMIT) {
-          if (round === 0) notes.push(`${c.name}: skipped, the document (${(texts[i]!.length / 1e6).toFixed(2)} MB) is over the API's 1 MiB body limit`);
-          continue;
-        }
-        const file = join(dir, `cfg-${i}.json`);
-        writeFileSync(file, texts[i]!);
-        await topo.xswitchd!.xsctl('apply', '-f', file);
-        if (c.connections > 0) {
-          // open the connections: one UDP datagram per (port, address) from A, through vm1's stateful out rule
-          // paced: a TAP queue that overflows (ENOBUFS) is waited on, so every datagram reaches the switch
-          const py = `import socket, time\ns = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)\nfor i in range(${c.connections}):\n    for _ in range(200):\n        try:\n            s.sendto(b'x', ('${topo.b.ip}', 1 + i))\n            break\n        except OSError:\n            time.sleep(0.002)\n    if i % 256 == 255:\n        time.sleep(0.002)\n`;
-          await run('ip', ['netns', 'exec', topo.a.ns, 'python3', '-c', py], { timeoutMs: 60_000 });
-          const st = JSON.parse(await topo.xswitchd!.xsctl('--json', 'acl', 'sw0', 'vm1')) as { connections: { size: number } | null };
-          if (round === 0) notes.push(`${c.name}: ${st.connections?.size ?? 0} connections tracked before the flood`);
-        }
-        await warmUp(topo);
-        const p = await measurePps(topo, d, dir);
-        results[i]!.push(p.pps);
-        process.stderr.write(`bench: round ${round} ${c.name}: ${(p.pps / 1000).toFixed(0)} kpps\n`);
+    await interleaved(rounds, CONFIGS, async (c, round, i) => {
+      if (texts[i]!.length > API_BODY_LIMIT) {
+        if (round === 0) notes.push(`${c.name}: skipped, the document (${(texts[i]!.length / 1e6).toFixed(2)} MB) is over the API's 1 MiB body limit`);
+        return;
       }
-    }
+      const file = join(dir, `cfg-${i}.json`);
+      writeFileSync(file, texts[i]!);
+      await topo.xswitchd!.xsctl('apply', '-f', file);
+      if (c.connections > 0) {
+        // open the connections: one UDP datagram per (port, address) from A, through vm1's stateful out rule
+        // paced: a TAP queue that overflows (ENOBUFS) is waited on, so every datagram reaches the switch
+        const py = `import socket, time\ns = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)\nfor i in range(${c.connections}):\n    for _ in range(200):\n        try:\n            s.sendto(b'x', ('${topo.b.ip}', 1 + i))\n            break\n        except OSError:\n            time.sleep(0.002)\n    if i % 256 == 255:\n        time.sleep(0.002)\n`;
+        await run('ip', ['netns', 'exec', topo.a.ns, 'python3', '-c', py], { timeoutMs: 60_000 });
+        const st = JSON.parse(await topo.xswitchd!.xsctl('--json', 'acl', 'sw0', 'vm1')) as { connections: { size: number } | null };
+        if (round === 0) notes.push(`${c.name}: ${st.connections?.size ?? 0} connections tracked before the flood`);
+      }
+      await warmUp(topo);
+      const p = await measurePps(topo, d, dir);
+      results[i]!.push(p.pps);
+      log(`round ${round} ${c.name}: ${(p.pps / 1000).toFixed(0)} kpps`);
+    }, () => r.interrupted);
   } finally {
-    await cleanup();
+    await r.cleanup();
   }
-  const baseRate = results[0]!.length > 0 ? median(results[0]!) : NaN;
+  const baseRate = median(results[0]!) ?? NaN;
   process.stdout.write(`\nxswitch ACL benchmark (daemon): trafgen 64-byte flood A -> B through xswitchd TAP ports, rules on vm1 (applied live); ` +
     `${rounds} round(s), median; node ${process.version}\n\n`);
   process.stdout.write(`${'configuration'.padEnd(40)} ${'kpps'.padStart(8)}  ${'vs 0 rules'.padStart(10)}\n`);
   CONFIGS.forEach((c, i) => {
     const xs = results[i]!;
     if (xs.length === 0) return void process.stdout.write(`${c.name.padEnd(40)} ${'-'.padStart(8)}\n`);
-    const m = median(xs);
+    const m = median(xs)!;
     process.stdout.write(`${c.name.padEnd(40)} ${(m / 1000).toFixed(0).padStart(8)}  ${`${((m / baseRate) * 100).toFixed(1)}%`.padStart(10)}\n`);
   });
   for (const n of notes) process.stdout.write(`note: ${n}\n`);
+  return 0;
 }
 
-async function main(): Promise<void> {
-  const argv = process.argv.slice(2);
-  let rounds = 3;
+const USAGE = 'usage: node dist/bench/acl.js [--rounds N] [--seconds S] [--daemon [--quick]]';
+
+async function main(): Promise<number> {
   let seconds = 1;
   let daemon = false;
-  let quick = false;
-  for (let i = 0; i < argv.length; i++) {
-    if (argv[i] === '--rounds') rounds = Math.max(1, Math.min(20, Number(argv[++i])));
-    else if (argv[i] === '--seconds') seconds = Math.max(0.2, Math.min(10, Number(argv[++i])));
-    else if (argv[i] === '--daemon') daemon = true;
-    else if (argv[i] === '--quick') quick = true;
-    else {
-      process.stderr.write('usage: node dist/bench/acl.js [--rounds N] [--seconds S] [--daemon [--quick]]\n');
-      process.exit(2);
-    }
-  }
+  const parsed = parseOrUsage(process.argv.slice(2), {
+    flags: ['rounds', 'quick'],
+    rounds: { default: 3, min: 1, max: 20 },
+    quickShortens: false,
+    extra: (a, argv, i) => {
+      if (a === '--seconds') {
+        seconds = Math.max(0.2, Math.min(10, Number(argv[i + 1])));
+        return i + 1;
+      }
+      if (a !== '--daemon') return null;
+      daemon = true;
+      return i;
+    },
+  }, USAGE);
+  if (typeof parsed === 'number') return parsed;
+  const { rounds, quick } = parsed;
   if (daemon) return daemonMode(rounds, quick);
   const setupStart = performance.now();
   const rigs = CONFIGS.map((c) => {
@@ -276,30 +262,20 @@ async function main(): Promise<void> {
   });
   process.stderr.write(`bench: setup ${((performance.now() - setupStart) / 1000).toFixed(1)} s; ${rounds} round(s) x ${seconds} s\n`);
   const samples = CONFIGS.map(() => [] as number[]);
-  for (let round = 0; round < rounds; round++) {
-    for (let j = 0; j < CONFIGS.length; j++) {
-      const i = (j + round) % CONFIGS.length;
-      samples[i]!.push(measure(rigs[i]!, seconds));
-    }
-  }
-  const base = median(samples[0]!);
+  await interleaved(rounds, rigs, (rig, _round, i) => void samples[i]!.push(measure(rig, seconds)));
+  const base = median(samples[0]!)!;
   process.stdout.write(`\nxswitch ACL benchmark: 64-byte IPv4/UDP frames a <-> b through Switch.poll (memory ports, batch 64), ` +
     `rules on port a; ${rounds} round(s) x ${seconds} s, median; node ${process.version}\n\n`);
   process.stdout.write(`${'configuration'.padEnd(40)} ${'Mframes/s'.padStart(10)}  ${'vs 0 rules'.padStart(10)}  tuples(in/out)  connections\n`);
   CONFIGS.forEach((c, i) => {
-    const m = median(samples[i]!);
+    const m = median(samples[i]!)!;
     const st = rigs[i]!.sw.portAcl(rigs[i]!.sw.portId('a')!);
     const tuples = st === null ? '-' : `${st.extendedTuples.in}/${st.extendedTuples.out}`;
     const conns = st?.connections === null || st === null ? '-' : `${st.connections.size} (limit ${st.connections.limit})`;
     process.stdout.write(`${c.name.padEnd(40)} ${(m / 1e6).toFixed(2).padStart(10)}  ${`${((m / base) * 100).toFixed(1)}%`.padStart(10)}  ${tuples.padEnd(14)}  ${conns}\n`);
   });
   for (const r of rigs) r.sw.close();
+  return 0;
 }
 
-main().then(
-  () => process.exit(0),
-  (err: unknown) => {
-    process.stderr.write(`bench: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
-    process.exit(1);
-  },
-);
+runMain(main);

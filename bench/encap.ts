@@ -4,36 +4,23 @@
 //                            [--quiet-wait S] [--list]
 // Rounds are interleaved across candidates (each round rebuilds each topology); medians, then the issue's ratios.
 // Needs root. Everything is bounded and cleaned up, also on Ctrl-C.
-import { mkdirSync, writeFileSync } from 'node:fs';
-import { availableParallelism } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { errText, isRoot, log, parseOrUsage, repoRoot, runMain } from './lib/cli.js';
 import { formatProfile, summariseProfile, type ProfileSummary } from './lib/cpuprofile.js';
 import {
   checkUnderlay, HOSTS_CANDIDATES, underlayStats, UNDERLAY_MTU, VSID, OVS_GRE_KEY,
   type HostsCandidate, type TwoHostTopology,
 } from './lib/hosts.js';
-import { waitQuiet } from './lib/machine.js';
 import { FULL, QUICK, measurePps, measureTcp, warmUp, type Durations } from './lib/measure.js';
 import { hasPerf, perfRecord, perfSummary } from './lib/perf.js';
 import { run } from './lib/proc.js';
 import {
-  encapRatios, formatEncapRatios, formatEncapTable, formatPpsDiagnostics, summarise,
-  type CandidateResult, type Samples, type UnderlaySamples,
+  encapRatios, formatEncapRatios, formatEncapTable, formatMachine, formatPpsDiagnostics, jsonHead, newSamples, pushPps,
+  summarise, writeJson, type CandidateResult, type Samples, type UnderlaySamples,
 } from './lib/report.js';
-import { BenchRun, loadAvg1 } from './lib/run.js';
+import { BenchRun, interleaved, lastFigure, measureRound, quietBefore } from './lib/run.js';
 import { newestProfile, xswitchdAvailable } from './lib/xswitchd.js';
-
-interface Options {
-  rounds: number;
-  only: string[] | null;
-  quick: boolean;
-  json: string | null;
-  /** Candidate to profile (host 1's xswitchd under --cpu-prof), or null. */
-  profile: string | null;
-  list: boolean;
-  quietWaitMs: number;
-}
 
 const ENCAPS = ['xswitch-nvgre', 'xswitch-rewrite', 'xswitch-vxlan'] as const;
 
@@ -48,77 +35,20 @@ const USAGE = `usage: node dist/bench/encap.js [--rounds N] [--only NAME,...] [-
                     64-byte phase, and print the top self times
   --list            list the candidates and exit`;
 
-function parseArgs(argv: readonly string[]): Options | string {
-  const o: Options = { rounds: 3, only: null, quick: false, json: null, profile: null, list: false, quietWaitMs: 30_000 };
-  let roundsGiven = false;
-  let quietGiven = false;
-  const known = (n: string): boolean => HOSTS_CANDIDATES.some((c) => c.name === n);
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i]!;
-    const value = (): string | undefined => argv[++i];
-    switch (a) {
-      case '--rounds': {
-        const n = Number(value());
-        if (!Number.isInteger(n) || n < 0 || n > 50) return '--rounds needs an integer 0..50';
-        o.rounds = n;
-        roundsGiven = true;
-        break;
-      }
-      case '--only': {
-        const v = value();
-        if (v === undefined) return '--only needs a list';
-        o.only = v.split(',').filter((s) => s !== '');
-        const unknown = o.only.filter((n) => !known(n));
-        if (unknown.length > 0) return `unknown candidate(s): ${unknown.join(', ')}`;
-        break;
-      }
-      case '--quick':
-        o.quick = true;
-        break;
-      case '--json': {
-        const v = value();
-        if (v === undefined) return '--json needs a path';
-        o.json = v;
-        break;
-      }
-      case '--quiet-wait': {
-        const n = Number(value());
-        if (!Number.isFinite(n) || n < 0 || n > 600) return '--quiet-wait needs seconds 0..600';
-        o.quietWaitMs = n * 1000;
-        quietGiven = true;
-        break;
-      }
-      case '--profile': {
-        const next = argv[i + 1];
-        if (next !== undefined && !next.startsWith('--')) {
-          i++;
-          const c = HOSTS_CANDIDATES.find((x) => x.name === next);
-          if (c === undefined || c.kind !== 'xswitch') return `--profile needs an xswitch candidate, got ${next}`;
-          o.profile = next;
-        } else o.profile = 'xswitch-nvgre';
-        break;
-      }
-      case '--list':
-        o.list = true;
-        break;
-      case '-h':
-      case '--help':
-        return '';
-      default:
-        return `unknown option ${a}`;
+/** --profile [NAME]: the candidate to profile (host 1's xswitchd under --cpu-prof). */
+function profileOption(set: (name: string) => void): (a: string, argv: readonly string[], i: number) => number | string | null {
+  return (a, argv, i) => {
+    if (a !== '--profile') return null;
+    const next = argv[i + 1];
+    if (next === undefined || next.startsWith('--')) {
+      set('xswitch-nvgre');
+      return i;
     }
-  }
-  if (o.quick && !roundsGiven) o.rounds = 1;
-  if (o.quick && !quietGiven) o.quietWaitMs = 5000;
-  return o;
-}
-
-function log(msg: string): void {
-  process.stderr.write(`bench: ${msg}\n`);
-}
-
-function errText(err: unknown): string {
-  return err instanceof Error ? err.message : String(err);
+    const c = HOSTS_CANDIDATES.find((x) => x.name === next);
+    if (c === undefined || c.kind !== 'xswitch') return `--profile needs an xswitch candidate, got ${next}`;
+    set(next);
+    return i + 1;
+  };
 }
 
 const TAGS: Readonly<Record<string, string>> = {
@@ -162,68 +92,37 @@ async function xswitchCounters(t: TwoHostTopology): Promise<unknown> {
   return out;
 }
 
-async function measureCandidate(
+function measureCandidate(
   r: BenchRun, c: HostsCandidate, round: number, d: Durations, root: string, st: CandidateState, quietWaitMs: number,
 ): Promise<void> {
   const s = st.samples;
-  if (quietWaitMs > 0) {
-    const q = await waitQuiet(0.15, quietWaitMs);
-    s.busyBefore.push(q.busy);
-    if (q.busy >= 0.15) log(`machine still ${(q.busy * 100).toFixed(0)}% busy after ${q.waitedMs} ms; measuring anyway`);
-  }
-  const started = performance.now();
-  s.loadAvg.push(loadAvg1());
-  let t: TwoHostTopology;
-  try {
-    t = await c.setup({ prefix: r.prefix, tag: `${TAGS[c.name] ?? 'z'}${round}`, dir: r.dir, root });
-  } catch (err) {
-    s.errors.push(`round ${round} setup: ${errText(err)}`);
-    log(`${c.name} round ${round}: setup failed: ${errText(err)}`);
-    if (c.needsVirtualization && /xsctl .*apply/.test(errText(err)) && /network/.test(errText(err))) {
-      st.unsupported = 'xswitchd rejects the network: section (virtualization data path not built in yet)';
-    }
-    return;
-  }
-  r.active = t;
-  try {
-    await warmUp(t);
-    const bad = await checkUnderlay(t);
-    if (bad !== null) throw new Error(bad);
-    const steps: [string, () => Promise<void>][] = [
+  const bpf = st.underlay.bytesPerFrame;
+  return measureRound(r, {
+    name: c.name, round, samples: s, quietWaitMs,
+    setup: () => c.setup({ prefix: r.prefix, tag: `${TAGS[c.name] ?? 'z'}${round}`, dir: r.dir, root }),
+    onSetupError: (err) => {
+      if (c.needsVirtualization && /xsctl .*apply/.test(errText(err)) && /network/.test(errText(err))) {
+        st.unsupported = 'xswitchd rejects the network: section (virtualization data path not built in yet)';
+      }
+    },
+    check: async (t) => {
+      const bad = await checkUnderlay(t);
+      if (bad !== null) throw new Error(bad);
+    },
+    steps: (t) => [
       ['tcp', async () => void s.tcpGbps.push(await tcpWithUnderlay(t, d, st))],
       ['pps', async () => {
-        const p = await measurePps(t, d, r.dir);
-        s.pps.push(p.pps);
-        s.senderTxPps.push(p.senderTxPps);
-        s.senderTxDropPps.push(p.senderTxDropPps);
-        if (p.switchCpu !== null) s.switchCpu.push(p.switchCpu);
-        s.machineBusy.push(p.machineBusy);
+        pushPps(s, await measurePps(t, d, r.dir));
         if (t.daemons.length > 0) s.xswitch.push(await xswitchCounters(t));
       }],
-    ];
-    for (const [what, step] of steps) {
-      try {
-        await step();
-      } catch (err) {
-        s.errors.push(`round ${round} ${what}: ${errText(err)}`);
-        log(`${c.name} round ${round}: ${what} failed: ${errText(err)}`);
-      }
-    }
-  } catch (err) {
-    s.errors.push(`round ${round}: ${errText(err)}`);
-    log(`${c.name} round ${round}: ${errText(err)}`);
-    for (const x of t.daemons) log(`xswitchd stderr: ${x.stderrTail()}`);
-    if (t.daemons.length > 0) s.xswitch.push(await xswitchCounters(t).catch(() => null));
-  } finally {
-    r.active = null;
-    await t.teardown();
-  }
-  const last = (xs: number[]): string => (xs.length === 0 ? '-' : xs[xs.length - 1]!.toFixed(2));
-  const bpf = st.underlay.bytesPerFrame;
-  log(
-    `${c.name} round ${round}: TCP ${last(s.tcpGbps)} Gbit/s (underlay ${bpf.length === 0 ? '-' : bpf[bpf.length - 1]!.toFixed(0)} B/frame), ` +
-      `${((s.pps[s.pps.length - 1] ?? 0) / 1000).toFixed(0)} kpps (${((performance.now() - started) / 1000).toFixed(1)} s)`,
-  );
+    ],
+    onError: async (t) => {
+      for (const x of t.daemons) log(`xswitchd stderr: ${x.stderrTail()}`);
+      if (t.daemons.length > 0) s.xswitch.push(await xswitchCounters(t).catch(() => null));
+    },
+    summary: () => `TCP ${lastFigure(s.tcpGbps)} Gbit/s (underlay ${lastFigure(bpf, 0)} B/frame), ` +
+      `${((s.pps[s.pps.length - 1] ?? 0) / 1000).toFixed(0)} kpps`,
+  });
 }
 
 interface PhaseProfile {
@@ -266,32 +165,26 @@ async function profileCandidate(r: BenchRun, c: HostsCandidate, root: string, d:
 
 function newState(): CandidateState {
   return {
-    samples: {
-      tcpGbps: [], pps: [], rttUs: [], senderTxPps: [], senderTxDropPps: [], switchCpu: [], machineBusy: [],
-      loadAvg: [], busyBefore: [], errors: [], xswitch: [],
-    },
+    samples: newSamples(),
     underlay: { bytesPerFrame: [], framesPerSec: [] },
     unsupported: null,
   };
 }
 
 async function main(): Promise<number> {
-  const parsed = parseArgs(process.argv.slice(2));
-  if (typeof parsed === 'string') {
-    if (parsed !== '') process.stderr.write(`${parsed}\n`);
-    process.stderr.write(`${USAGE}\n`);
-    return parsed === '' ? 0 : 2;
-  }
-  const opts = parsed;
+  let profileName: string | null = null;
+  const parsed = parseOrUsage(process.argv.slice(2), {
+    candidates: HOSTS_CANDIDATES.map((c) => c.name),
+    extra: profileOption((name) => { profileName = name; }),
+  }, USAGE);
+  if (typeof parsed === 'number') return parsed;
+  const opts = { ...parsed, profile: profileName as string | null };
   if (opts.list) {
     for (const c of HOSTS_CANDIDATES) process.stdout.write(`${c.name.padEnd(18)} ${c.label}\n`);
     return 0;
   }
-  if (process.getuid?.() !== 0) {
-    process.stderr.write('bench: needs root (network namespaces)\n');
-    return 2;
-  }
-  const root = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
+  if (!isRoot()) return 2;
+  const root = repoRoot();
   const d = opts.quick ? QUICK : FULL;
   let candidates = HOSTS_CANDIDATES.filter((c) => opts.only === null || opts.only.includes(c.name));
   const skipped: string[] = [];
@@ -307,39 +200,23 @@ async function main(): Promise<number> {
   }
   if (skipped.length > 0) log(`skipping ${skipped.join(', ')}`);
 
-  const r = new BenchRun();
-  let interrupted = false;
-  const onSignal = (sig: NodeJS.Signals): void => {
-    if (interrupted) return;
-    interrupted = true;
-    log(`${sig}: cleaning up`);
-    void r.cleanup(log).finally(() => process.exit(130));
-  };
-  process.on('SIGINT', onSignal);
-  process.on('SIGTERM', onSignal);
-
+  const r = new BenchRun().trapSignals();
   const state = new Map<string, CandidateState>(candidates.map((c) => [c.name, newState()]));
   let profile: { candidate: string; phases: PhaseProfile[] } | null = null;
   const kernel = (await run('uname', ['-r'])).stdout.trim();
   try {
     log(`run ${r.prefix}: ${candidates.map((c) => c.name).join(', ')}; ${opts.rounds} round(s)${opts.quick ? ', quick' : ''}`);
-    for (let round = 0; round < opts.rounds && !interrupted; round++) {
-      // rotate the order each round so no candidate always runs first (or right after the same neighbour)
-      const order = candidates.map((_, i) => candidates[(i + round) % candidates.length]!);
-      for (const c of order) {
-        if (interrupted) break;
-        const st = state.get(c.name)!;
-        if (st.unsupported !== null) continue;
-        await measureCandidate(r, c, round, d, root, st, opts.quietWaitMs);
-      }
-    }
-    if (opts.profile !== null && !interrupted) {
+    await interleaved(opts.rounds, candidates, async (c, round) => {
+      const st = state.get(c.name)!;
+      if (st.unsupported === null) await measureCandidate(r, c, round, d, root, st, opts.quietWaitMs);
+    }, () => r.interrupted);
+    if (opts.profile !== null && !r.interrupted) {
       const c = HOSTS_CANDIDATES.find((x) => x.name === opts.profile)!;
       if (!xswitchdAvailable(root)) log('profile: xswitchd not built');
       else if (state.get(c.name)?.unsupported != null) log(`profile: ${c.name} not supported by this xswitchd`);
       else {
         try {
-          if (opts.quietWaitMs > 0) await waitQuiet(0.15, opts.quietWaitMs);
+          await quietBefore(null, opts.quietWaitMs);
           profile = { candidate: c.name, phases: await profileCandidate(r, c, root, d) };
         } catch (err) {
           log(`profile failed: ${errText(err)}`);
@@ -347,9 +224,9 @@ async function main(): Promise<number> {
       }
     }
   } finally {
-    if (!interrupted) await r.cleanup(log);
+    if (!r.interrupted) await r.cleanup();
   }
-  if (interrupted) return 130;
+  if (r.interrupted) return 130;
 
   const results: CandidateResult[] = candidates.map((c) => summarise(c.name, c.label, state.get(c.name)!.samples));
   const byName = new Map(results.map((x) => [x.name, x]));
@@ -365,14 +242,7 @@ async function main(): Promise<number> {
       `counts as one frame there); above ${UNDERLAY_MTU + 14} means super-frames crossed the underlay, about 1500 + encap means MTU-size segments.\n`,
   );
   process.stdout.write(`\n${formatPpsDiagnostics(results)}\n(switch CPU summed over both hosts' switch processes)\n`);
-  const loads = results.flatMap((x) => x.samples.loadAvg);
-  const busy = results.flatMap((x) => x.samples.busyBefore);
-  if (loads.length > 0) {
-    process.stdout.write(`machine: ${availableParallelism()} CPUs; load average (1 min) at each measurement ` +
-      `${Math.min(...loads).toFixed(2)} .. ${Math.max(...loads).toFixed(2)}` +
-      (busy.length > 0 ? `; busy just before ${(Math.min(...busy) * 100).toFixed(0)}% .. ${(Math.max(...busy) * 100).toFixed(0)}%` : '') +
-      ' (other work on the machine skews every figure)\n');
-  }
+  process.stdout.write(formatMachine(results));
   for (const s of skipped) process.stdout.write(`skipped: ${s}\n`);
   for (const c of candidates) {
     const st = state.get(c.name)!;
@@ -388,29 +258,16 @@ async function main(): Promise<number> {
     }
   }
   if (opts.json !== null) {
-    const doc = {
-      date: new Date().toISOString(),
-      kernel,
-      node: process.version,
-      rounds: opts.rounds,
-      quick: opts.quick,
-      durations: d,
+    writeJson(opts.json, {
+      ...jsonHead(kernel, opts.rounds, opts.quick, d),
       candidates: results.map((x) => ({ ...x, underlay: underlay.get(x.name) })),
       targets: ratios.targets,
       otherRatios: ratios.info,
       skipped: [...skipped, ...candidates.filter((c) => state.get(c.name)!.unsupported !== null).map((c) => c.name)],
       profile,
-    };
-    writeFileSync(opts.json, `${JSON.stringify(doc, null, 2)}\n`);
-    process.stdout.write(`results written to ${opts.json}\n`);
+    });
   }
   return 0;
 }
 
-main().then(
-  (code) => process.exit(code),
-  (err: unknown) => {
-    process.stderr.write(`bench: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
-    process.exit(1);
-  },
-);
+runMain(main);

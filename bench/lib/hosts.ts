@@ -144,55 +144,61 @@ const EXPECT = {
   },
 } as const satisfies Record<string, UnderlayExpectation>;
 
-/** Kernel reference: a Linux bridge per host joins the VM veth and up0: plain L2 across the underlay. */
-export const kernelBridgeCandidate: HostsCandidate = {
-  name: 'kernel-bridge',
-  label: 'Linux bridge per host, plain L2',
-  kind: 'kernel',
-  rule: null,
-  needsVirtualization: false,
-  setup: (ctx) => {
+/** setup() of a candidate with veth VMs: the hosts and the VMs' veths, then `build`; all undone if a step fails. */
+function vethHostsSetup(
+  vmTxOff: boolean,
+  build: (ctx: HostsContext, n: Names, hv: [string, string], undo: Undo) => Promise<TwoHostTopology>,
+): HostsCandidate['setup'] {
+  return (ctx) => {
     const undo = new Undo();
     return guarded(undo, async () => {
       const n = await hosts(ctx, undo);
-      const hv = await vmVeths(ctx, n, false);
-      for (const i of [0, 1] as const) {
-        await ip('-n', n.h[i], 'link', 'add', 'brv', 'type', 'bridge', 'stp_state', '0', 'forward_delay', '0');
-        await ip('-n', n.h[i], 'link', 'set', hv[i], 'master', 'brv');
-        await ip('-n', n.h[i], 'link', 'set', 'up0', 'master', 'brv');
-        await ip('-n', n.h[i], 'link', 'set', 'brv', 'up');
-      }
-      return topology('kernel-bridge', ctx, n, 'eth0', 'eth0', undo, { pids: [], daemons: [], expect: EXPECT.plain });
+      return build(ctx, n, await vmVeths(ctx, n, vmTxOff), undo);
     });
-  },
-};
+  };
+}
 
-/** Linux kernel vxlan: vx0 (VNI 5001, dstport 4789, static remote) bridged to the VM veth; the PA on up0. */
-export const kernelVxlanCandidate: HostsCandidate = {
-  name: 'kernel-vxlan',
-  label: 'Linux kernel vxlan devices',
-  kind: 'kernel',
-  rule: null,
-  needsVirtualization: false,
-  setup: (ctx) => {
-    const undo = new Undo();
-    return guarded(undo, async () => {
-      const n = await hosts(ctx, undo);
-      const hv = await vmVeths(ctx, n, false);
+/**
+ * A kernel candidate: per host, `configure` readies the host's side (host namespace, index, the VM's host-side
+ * veth) and returns the members of bridge brv (stp off), each enslaved and brought up in that order.
+ */
+function kernelCandidate(
+  name: string, label: string, expect: UnderlayExpectation,
+  configure: (h: string, i: 0 | 1, hv: string) => Promise<readonly string[]>,
+): HostsCandidate {
+  return {
+    name,
+    label,
+    kind: 'kernel',
+    rule: null,
+    needsVirtualization: false,
+    setup: vethHostsSetup(false, async (ctx, n, hv, undo) => {
       for (const i of [0, 1] as const) {
         const h = n.h[i];
-        await ip('-n', h, 'addr', 'add', `${PA[i]}/24`, 'dev', 'up0');
-        await ip('-n', h, 'link', 'add', 'vx0', 'type', 'vxlan', 'id', String(VSID), 'local', PA[i],
-          'remote', PA[1 - i]!, 'dstport', '4789', 'dev', 'up0', 'nolearning');
+        const members = await configure(h, i, hv[i]);
         await ip('-n', h, 'link', 'add', 'brv', 'type', 'bridge', 'stp_state', '0', 'forward_delay', '0');
-        await ip('-n', h, 'link', 'set', 'vx0', 'master', 'brv', 'up');
-        await ip('-n', h, 'link', 'set', hv[i], 'master', 'brv');
+        for (const m of members) await ip('-n', h, 'link', 'set', m, 'master', 'brv', 'up');
         await ip('-n', h, 'link', 'set', 'brv', 'up');
       }
-      return topology('kernel-vxlan', ctx, n, 'eth0', 'eth0', undo, { pids: [], daemons: [], expect: EXPECT.vxlan });
-    });
+      return topology(name, ctx, n, 'eth0', 'eth0', undo, { pids: [], daemons: [], expect });
+    }),
+  };
+}
+
+/** Kernel reference: a Linux bridge per host joins the VM veth and up0: plain L2 across the underlay. */
+export const kernelBridgeCandidate = kernelCandidate(
+  'kernel-bridge', 'Linux bridge per host, plain L2', EXPECT.plain, async (_h, _i, hv) => [hv, 'up0'],
+);
+
+/** Linux kernel vxlan: vx0 (VNI 5001, dstport 4789, static remote) bridged to the VM veth; the PA on up0. */
+export const kernelVxlanCandidate = kernelCandidate(
+  'kernel-vxlan', 'Linux kernel vxlan devices', EXPECT.vxlan, async (h, i, hv) => {
+    await ip('-n', h, 'addr', 'add', `${PA[i]}/24`, 'dev', 'up0');
+    await ip('-n', h, 'link', 'add', 'vx0', 'type', 'vxlan', 'id', String(VSID), 'local', PA[i],
+      'remote', PA[1 - i]!, 'dstport', '4789', 'dev', 'up0', 'nolearning');
+    return ['vx0', hv];
   },
-};
+);
 
 /**
  * Open vSwitch userspace GRE (TESTING.md §4.1): per host a private OVS netdev with bridge brphy (up0, the PA on
@@ -206,30 +212,25 @@ export const ovsGreCandidate: HostsCandidate = {
   kind: 'ovs',
   rule: null,
   needsVirtualization: false,
-  setup: (ctx) => {
-    const undo = new Undo();
-    return guarded(undo, async () => {
-      const n = await hosts(ctx, undo);
-      const hv = await vmVeths(ctx, n, true);
-      const pids: number[] = [];
-      for (const i of [0, 1] as const) {
-        const h = n.h[i];
-        const ovs: PrivateOvs = await startOvs(join(ctx.dir, `${ctx.tag}${i + 1}-ovs`), h, false);
-        undo.push(() => ovs.stop());
-        await ovs.vsctl('add-br', 'brphy', '--', 'set', 'bridge', 'brphy', 'datapath_type=netdev',
-          '--', 'add-port', 'brphy', 'up0');
-        await ip('-n', h, 'addr', 'add', `${PA[i]}/24`, 'dev', 'brphy');
-        await ip('-n', h, 'link', 'set', 'brphy', 'up');
-        await ovs.vsctl('add-br', 'brint', '--', 'set', 'bridge', 'brint', 'datapath_type=netdev',
-          'fail_mode=standalone', '--', 'add-port', 'brint', hv[i],
-          '--', 'add-port', 'brint', 'gre0', '--', 'set', 'interface', 'gre0', 'type=gre',
-          `options:remote_ip=${PA[1 - i]!}`, `options:key=${OVS_GRE_KEY}`);
-        const pid = ovs.vswitchdPid();
-        if (pid !== null) pids.push(pid);
-      }
-      return topology('ovs-gre', ctx, n, 'eth0', 'eth0', undo, { pids, daemons: [], expect: EXPECT.gre });
-    });
-  },
+  setup: vethHostsSetup(true, async (ctx, n, hv, undo) => {
+    const pids: number[] = [];
+    for (const i of [0, 1] as const) {
+      const h = n.h[i];
+      const ovs: PrivateOvs = await startOvs(join(ctx.dir, `${ctx.tag}${i + 1}-ovs`), h, false);
+      undo.push(() => ovs.stop());
+      await ovs.vsctl('add-br', 'brphy', '--', 'set', 'bridge', 'brphy', 'datapath_type=netdev',
+        '--', 'add-port', 'brphy', 'up0');
+      await ip('-n', h, 'addr', 'add', `${PA[i]}/24`, 'dev', 'brphy');
+      await ip('-n', h, 'link', 'set', 'brphy', 'up');
+      await ovs.vsctl('add-br', 'brint', '--', 'set', 'bridge', 'brint', 'datapath_type=netdev',
+        'fail_mode=standalone', '--', 'add-port', 'brint', hv[i],
+        '--', 'add-port', 'brint', 'gre0', '--', 'set', 'interface', 'gre0', 'type=gre',
+        `options:remote_ip=${PA[1 - i]!}`, `options:key=${OVS_GRE_KEY}`);
+      const pid = ovs.vswitchdPid();
+      if (pid !== null) pids.push(pid);
+    }
+    return topology('ovs-gre', ctx, n, 'eth0', 'eth0', undo, { pids, daemons: [], expect: EXPECT.gre });
+  }),
 };
 
 /** The per-host document: one switch with the uplink on up0 and the VM's TAP port; `network:` when rule != null. */

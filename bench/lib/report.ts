@@ -1,5 +1,9 @@
 // bench/lib/report.ts: medians, the results table, and the ratios behind the issue's targets (xswitch on TAP vs
-// OVS userspace) plus every candidate's ratios to the Linux bridge.
+// OVS userspace) plus every candidate's ratios to the Linux bridge; the machine line and the JSON file that every
+// benchmark writes.
+import { writeFileSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
+import type { Durations, PpsResult } from './measure.js';
 
 export interface Samples {
   tcpGbps: number[];
@@ -34,6 +38,22 @@ export interface Ratio {
   readonly op: 'ge' | 'lt';
   readonly target: number;
   readonly status: 'met' | 'missed' | 'n/a';
+}
+
+export function newSamples(): Samples {
+  return {
+    tcpGbps: [], pps: [], rttUs: [], senderTxPps: [], senderTxDropPps: [], switchCpu: [], machineBusy: [],
+    loadAvg: [], busyBefore: [], errors: [], xswitch: [],
+  };
+}
+
+/** Keep one 64-byte phase's figures. */
+export function pushPps(s: Samples, p: PpsResult): void {
+  s.pps.push(p.pps);
+  s.senderTxPps.push(p.senderTxPps);
+  s.senderTxDropPps.push(p.senderTxDropPps);
+  if (p.switchCpu !== null) s.switchCpu.push(p.switchCpu);
+  s.machineBusy.push(p.machineBusy);
 }
 
 export function median(xs: readonly number[]): number | null {
@@ -235,4 +255,26 @@ export function formatEncapRatios(r: { targets: readonly Ratio[]; info: readonly
     for (const i of r.info) out.push(`  ${i.name.padEnd(38)} ${fmt(i.value, 2).padStart(6)}`);
   }
   return out.join('\n');
+}
+
+/** The load average and busy share before the measurements (a line ending in a newline), or '' without samples. */
+export function formatMachine(results: readonly CandidateResult[]): string {
+  const loads = results.flatMap((x) => x.samples.loadAvg);
+  const busy = results.flatMap((x) => x.samples.busyBefore);
+  if (loads.length === 0) return '';
+  return `machine: ${availableParallelism()} CPUs; load average (1 min) at each measurement ` +
+    `${Math.min(...loads).toFixed(2)} .. ${Math.max(...loads).toFixed(2)}` +
+    (busy.length > 0 ? `; busy just before ${(Math.min(...busy) * 100).toFixed(0)}% .. ${(Math.max(...busy) * 100).toFixed(0)}%` : '') +
+    ' (other work on the machine skews every figure)\n';
+}
+
+/** The fields every benchmark's JSON document starts with. */
+export function jsonHead(kernel: string, rounds: number, quick: boolean, durations: Durations): Record<string, unknown> {
+  return { date: new Date().toISOString(), kernel, node: process.version, rounds, quick, durations };
+}
+
+/** Write the JSON document (2-space indent) and say so on stdout. */
+export function writeJson(path: string, doc: unknown): void {
+  writeFileSync(path, `${JSON.stringify(doc, null, 2)}\n`);
+  process.stdout.write(`results written to ${path}\n`);
 }

@@ -15,7 +15,7 @@
 // distinct (local kind/length, remote kind/length) shapes, not with the number of rules.
 
 import { type ClassifierEntry, NO_MATCH, TupleClassifier } from './classifier.js';
-import { familyOf, isRecord, parseRuleAddress, prefixWords, type RuleAddress, type RuleError, typeName, unknownKeys } from './addr.js';
+import { familyOf, isRecord, parseRuleAddress, prefixWords, ruleAddressField, ruleList, type RuleAddress, type RuleError, typeName, unknownKeys } from './addr.js';
 import type { Flow } from './flow.js';
 
 export type AclDirection = 'in' | 'out' | 'both';
@@ -39,9 +39,9 @@ export function checkAcls(v: unknown, path: string): { value: AclSpec[]; errors:
   const errors: RuleError[] = [];
   const value: AclSpec[] = [];
   if (v === undefined || v === null) return { value, errors };
-  if (!Array.isArray(v)) return { value, errors: [{ path, message: `must be a list of rules, got ${typeName(v)}` }] };
-  if (v.length > MAX_ACL_RULES) return { value, errors: [{ path, message: `has ${v.length} rules, at most ${MAX_ACL_RULES} are allowed` }] };
-  v.forEach((r, k) => {
+  const list = ruleList(v, path, MAX_ACL_RULES);
+  if (!Array.isArray(list)) return { value, errors: [list as RuleError] };
+  list.forEach((r, k) => {
     const p = `${path}[${k}]`;
     if (!isRecord(r)) {
       errors.push({ path: p, message: `must be a rule like { direction: in, action: deny, remote: 10.0.9.0/24 }, got ${typeName(r)}` });
@@ -57,20 +57,7 @@ export function checkAcls(v: unknown, path: string): { value: AclSpec[]; errors:
     if (typeof act !== 'string' || !(ACL_ACTIONS as readonly string[]).includes(act)) {
       errors.push({ path: `${p}.action`, message: `must be one of allow, deny, meter, got ${typeName(act)}` });
     }
-    const addr = (key: 'local' | 'remote'): RuleAddress | null => {
-      const a = r[key];
-      if (a === undefined || a === null) return null;
-      if (typeof a !== 'string') {
-        errors.push({ path: `${p}.${key}`, message: `must be an IP prefix or a MAC address string, got ${typeName(a)}` });
-        return null;
-      }
-      const x = parseRuleAddress(a, true);
-      if (typeof x === 'string') {
-        errors.push({ path: `${p}.${key}`, message: x });
-        return null;
-      }
-      return x;
-    };
+    const addr = (key: 'local' | 'remote'): RuleAddress | null => ruleAddressField(r, p, key, true, errors);
     const local = addr('local');
     const remote = addr('remote');
     if (local === null && remote === null && errors.length === before) {

@@ -64,3 +64,26 @@ export function typeName(v: unknown): string {
 export function unknownKeys(v: Record<string, unknown>, path: string, allowed: readonly string[], errs: RuleError[]): void {
   for (const k of Object.keys(v)) if (!allowed.includes(k)) errs.push({ path: `${path}.${k}`, message: `unknown key "${k}" (allowed: ${allowed.join(', ')})` });
 }
+
+/** A list of rules at `path` (present: the caller checks null first): the list, or the one error if it is not a list or has more than `max` rules. */
+export function ruleList(v: unknown, path: string, max: number): readonly unknown[] | RuleError {
+  if (!Array.isArray(v)) return { path, message: `must be a list of rules, got ${typeName(v)}` };
+  if (v.length > max) return { path, message: `has ${v.length} rules, at most ${max} are allowed` };
+  return v;
+}
+
+/** Optional address field `key` of rule `r` at path `p`: an IP prefix (or a MAC, with allowMac), else an error. */
+export function ruleAddressField(r: Record<string, unknown>, p: string, key: string, allowMac: boolean, errors: RuleError[]): RuleAddress | null {
+  const a = r[key];
+  if (a === undefined || a === null) return null;
+  if (typeof a !== 'string') {
+    errors.push({ path: `${p}.${key}`, message: `must be ${allowMac ? 'an IP prefix or a MAC address string' : 'an IP prefix string'}, got ${typeName(a)}` });
+    return null;
+  }
+  const x = parseRuleAddress(a, allowMac);
+  if (typeof x === 'string') {
+    errors.push({ path: `${p}.${key}`, message: x });
+    return null;
+  }
+  return x;
+}

@@ -11,7 +11,7 @@
 // weight found; independent of the number of rules.
 
 import { type ClassifierEntry, NO_MATCH, rangeToMasks, TupleClassifier } from './classifier.js';
-import { familyOf, isRecord, parseRuleAddress, prefixWords, type RuleAddress, type RuleError, typeName, unknownKeys } from './addr.js';
+import { familyOf, isRecord, parseRuleAddress, prefixWords, ruleAddressField, ruleList, type RuleAddress, type RuleError, typeName, unknownKeys } from './addr.js';
 import { ACL_DIRECTIONS, type AclDirection, DIR_OUT } from './acl.js';
 import { type Flow, PROTO_ICMP, PROTO_ICMPV6, PROTO_TCP, PROTO_UDP } from './flow.js';
 
@@ -74,13 +74,13 @@ export function checkExtendedAcls(v: unknown, path: string): { value: ExtendedAc
   const errors: RuleError[] = [];
   const value: ExtendedAclSpec[] = [];
   if (v === undefined || v === null) return { value, errors };
-  if (!Array.isArray(v)) return { value, errors: [{ path, message: `must be a list of rules, got ${typeName(v)}` }] };
-  if (v.length > MAX_EXTENDED_ACL_RULES) return { value, errors: [{ path, message: `has ${v.length} rules, at most ${MAX_EXTENDED_ACL_RULES} are allowed` }] };
+  const list = ruleList(v, path, MAX_EXTENDED_ACL_RULES);
+  if (!Array.isArray(list)) return { value, errors: [list as RuleError] };
   /** weight -> path, per direction in/out ('both' claims both). */
   const seen = [new Map<number, string>(), new Map<number, string>()];
   let entries = 0;
   let tooMany = false;
-  v.forEach((r, k) => {
+  list.forEach((r, k) => {
     const p = `${path}[${k}]`;
     if (!isRecord(r)) {
       errors.push({ path: p, message: `must be a rule like { direction: out, action: allow, protocol: tcp, remotePort: 80, weight: 10 }, got ${typeName(r)}` });
@@ -101,20 +101,7 @@ export function checkExtendedAcls(v: unknown, path: string): { value: ExtendedAc
         protocol = pr === PROTO_TCP ? 'tcp' : pr === PROTO_UDP ? 'udp' : pr === PROTO_ICMP ? 'icmp' : pr;
       } else errors.push({ path: `${p}.protocol`, message: `must be tcp, udp, icmp or an IP protocol number 0..255, got ${typeName(pr)}` });
     }
-    const addr = (key: 'localAddress' | 'remoteAddress'): RuleAddress | null => {
-      const a = r[key];
-      if (a === undefined || a === null) return null;
-      if (typeof a !== 'string') {
-        errors.push({ path: `${p}.${key}`, message: `must be an IP prefix string, got ${typeName(a)}` });
-        return null;
-      }
-      const x = parseRuleAddress(a, false);
-      if (typeof x === 'string') {
-        errors.push({ path: `${p}.${key}`, message: x });
-        return null;
-      }
-      return x;
-    };
+    const addr = (key: 'localAddress' | 'remoteAddress'): RuleAddress | null => ruleAddressField(r, p, key, false, errors);
     const la = addr('localAddress');
     const ra = addr('remoteAddress');
     const lf = familyOf(la);

@@ -4,24 +4,15 @@
 
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { PerformanceObserver } from 'node:perf_hooks';
-import { setFlagsFromString } from 'node:v8';
-import { runInNewContext } from 'node:vm';
 import { frame } from '../../test/helpers/frame-builder.js';
-import { BROADCAST, MAC_A, MAC_B, rig } from '../dataplane/switch.test-kit.js';
+import { BROADCAST, MAC_A, MAC_B, assertFlatHeap, measureHeapGrowth, pump, rig } from '../dataplane/switch.test-kit.js';
 import { DEFAULT_POLICY } from './policy.js';
-
-function getGc(): () => void {
-  setFlagsFromString('--expose-gc');
-  return runInNewContext('gc') as () => void;
-}
 
 describe('guards: no allocation per frame', () => {
   it('200,000 frames through every guard leave the heap flat', async () => {
-    const gc = getGc();
     const policy = { ...DEFAULT_POLICY, dhcpGuard: true, routerGuard: true, macSpoofing: false, trustPriority: false, stormLimit: 100_000_000 };
     const vlan = { mode: 'private' as const, primary: 10, type: 'community' as const, secondary: [12] };
-    const { sw, port, clock } = rig({
+    const r = rig({
       a: { mac: MAC_A, policy, vlan, mem: { keepSent: false } },
       b: { mac: MAC_B, policy, vlan, mem: { keepSent: false } },
     });
@@ -29,34 +20,8 @@ describe('guards: no allocation per frame', () => {
     const ns = frame().eth({ src: MAC_B, dst: 0x33_33_ff_00_00_01 }).ipv6({ src: 'fe80::2', dst: 'ff02::1:ff00:1', hopLimit: 255, ext: [{ type: 0 }] })
       .icmpv6({ type: 135, code: 0, target: 'fe80::1' }).bytes();
     const disc = frame().eth({ src: MAC_B, dst: BROADCAST }).ipv4({ src: '0.0.0.0', dst: '255.255.255.255' }).udp({ sport: 68, dport: 67 }).dhcp({ op: 1, messageType: 1 }).bytes();
-    const run = (frames: number): void => {
-      for (let n = 0; n < frames; n += 128) {
-        for (let k = 0; k < 64; k++) {
-          port.a!.inject(ab);
-          port.b!.inject(k % 2 === 0 ? ns : disc);
-        }
-        sw.poll();
-        clock.advance(1);
-      }
-    };
-    run(40_000);
-    let minor = 0;
-    const obs = new PerformanceObserver((list) => {
-      for (const e of list.getEntries()) if ((e as unknown as { detail?: { kind?: number } }).detail?.kind === 1) minor++;
-    });
-    gc();
-    gc();
-    const before = process.memoryUsage().heapUsed;
-    obs.observe({ entryTypes: ['gc'] });
-    const fwd0 = sw.frameTotals().forwarded;
-    run(200_000);
-    const after = process.memoryUsage().heapUsed;
-    await new Promise((r) => setImmediate(r));
-    obs.disconnect();
-    assert.equal(sw.frameTotals().forwarded - fwd0, 200_064, 'every frame forwarded (no guard fired)');
-    const growth = after - before;
-    console.log(JSON.stringify({ growthBytes: growth, perFrame: growth / 200_000, minorGcs: minor }));
-    assert.ok(growth < 1_500_000, `heap grew ${growth} bytes over 200k frames`);
-    assert.ok(minor <= 1, `${minor} scavenges during the run`);
+    const h = await measureHeapGrowth(r.sw, pump(r, ab, [ns, disc], () => r.clock.advance(1)));
+    assert.equal(h.forwarded, 200_064, 'every frame forwarded (no guard fired)');
+    assertFlatHeap(h);
   });
 });

@@ -23,7 +23,7 @@
 //                                    providerAddresses of its host, allocated 192.0.2.100+ per VM)
 //   await mh.attachUnderlay('att', {cidr:'192.0.2.200/24'}) -> {ns, ifname:'ul0'} a non-xswitch namespace on br0
 //   await mh.capture(ns, ifname, {seconds, bpf, name, snaplen}) -> CaptureLike: tshark in any namespace (peers.ts
-//                                    Capture; with snaplen a SnapCapture, same methods: fields/count/waitCount/stop)
+//                                    Capture: fields/count/waitCount/stop)
 //   await mh.captureUnderlay(opts)   the same on br0 in the underlay namespace
 //   await decodeWithPrefs(file, ['tcp.check_checksum:TRUE'], filter, fields)   tshark -r with -o preferences
 //   await mh.ping(vm, dstIp, opts) / mh.pingUntilReply(vm, dstIp, ms)   bounded ping from a VM namespace
@@ -31,11 +31,10 @@
 //   await mh.counters(host, sw?) / mh.vsidList(host) / mh.recordList(host) / mh.virt(host)   xsctl --json
 //   await mh.cleanup()               stops every xswitchd by PID (reverse order), then Topology.cleanup()
 //                                    (other processes by PID, namespaces in reverse order, temp dir)
-import { closeSync, openSync } from 'node:fs';
 import { join } from 'node:path';
 import { Topology } from './netns.js';
-import { Capture, decodeFields, type IperfResult, parsePing, type PingResult } from './peers.js';
-import { type BgProcess, run, waitFor } from './proc.js';
+import { Capture, type IperfResult, parsePing, type PingResult, tsharkRows } from './peers.js';
+import { run, waitFor } from './proc.js';
 import { type Counters, Xswitchd, type XsctlResult } from './xswitchd.js';
 
 export type NvRule = 'encap' | 'rewrite' | 'vxlan';
@@ -464,12 +463,11 @@ export class MultiHost {
   }
 
   /**
-   * tshark in any namespace; resolves once the interface is open. Without snaplen: peers.ts Capture; with
-   * snaplen (bytes kept per frame, for captures under bulk TCP): the same interface, tshark `-s snaplen`.
+   * tshark in any namespace (peers.ts Capture); resolves once the interface is open. snaplen: bytes kept per
+   * frame, for captures under bulk TCP (tshark `-s snaplen`).
    */
   capture(ns: string, ifname: string, opts: CaptureOptions = {}): Promise<CaptureLike> {
-    if (opts.snaplen === undefined) return Capture.start(this.topo, ns, ifname, opts);
-    return SnapCapture.start(this.topo, ns, ifname, opts);
+    return Capture.start(this.topo, ns, ifname, opts);
   }
 
   /** tshark on br0 in the underlay namespace (sees every host's uplink traffic). */
@@ -581,7 +579,7 @@ export interface CaptureOptions {
   readonly snaplen?: number;
 }
 
-/** What Capture (peers.ts) offers; SnapCapture offers the same. */
+/** What Capture (peers.ts) offers. */
 export interface CaptureLike {
   readonly file: string;
   stop(): Promise<void>;
@@ -590,67 +588,12 @@ export interface CaptureLike {
   waitCount(displayFilter: string, n: number, timeout?: number): Promise<number>;
 }
 
-/** tshark with a snaplen (`-s N`), written through a file descriptor like Capture so the file is readable live. */
-export class SnapCapture implements CaptureLike {
-  readonly file: string;
-  readonly proc: BgProcess;
-  private constructor(file: string, proc: BgProcess) {
-    this.file = file;
-    this.proc = proc;
-  }
-
-  static async start(topo: Topology, ns: string, ifname: string, opts: CaptureOptions = {}): Promise<SnapCapture> {
-    const file = join(topo.dir, `${opts.name ?? `${ns}-${ifname}`}-${Date.now()}.pcapng`);
-    const seconds = opts.seconds ?? 30;
-    const argv = ['tshark', '-n', '-i', ifname, '-a', `duration:${seconds}`, '-s', String(opts.snaplen ?? 262144), '-w', '-'];
-    if (opts.bpf !== undefined) argv.push('-f', opts.bpf);
-    const fd = openSync(file, 'w');
-    let proc: BgProcess;
-    try {
-      proc = topo.spawn(ns, argv, { timeout: (seconds + 15) * 1000, stdoutFd: fd });
-    } finally {
-      closeSync(fd);
-    }
-    await proc.waitForOutput(/Capture started/, { stream: 'stderr', timeout: 20_000 });
-    return new SnapCapture(file, proc);
-  }
-
-  async stop(): Promise<void> {
-    if (this.proc.running) {
-      this.proc.kill('SIGINT');
-      if (!(await this.proc.waitExit(10_000))) await this.proc.stop(1000);
-    }
-  }
-
-  fields(displayFilter: string, fields: readonly string[], occurrence: 'f' | 'l' | 'a' = 'a'): Promise<string[][]> {
-    return decodeFields(this.file, displayFilter, fields, occurrence);
-  }
-
-  async count(displayFilter: string): Promise<number> {
-    return (await this.fields(displayFilter, ['frame.number'])).length;
-  }
-
-  waitCount(displayFilter: string, n: number, timeout = 15_000): Promise<number> {
-    return waitFor<number>(async () => {
-      const c = await this.count(displayFilter);
-      return c >= n ? c : 0;
-    }, { timeout, interval: 300, what: `${n} packets matching '${displayFilter}' in ${this.file}` });
-  }
-}
-
 /**
  * tshark -r FILE with preferences (e.g. ['ip.check_checksum:TRUE', 'tcp.check_checksum:TRUE']) and a display
  * filter; rows of the fields asked for.
  */
 export async function decodeWithPrefs(file: string, prefs: readonly string[], displayFilter: string, fields: readonly string[]): Promise<string[][]> {
-  const argv = ['tshark', '-n', '-r', file, ...prefs.flatMap((p) => ['-o', p]), '-T', 'fields', '-E', 'occurrence=a'];
-  if (displayFilter !== '') argv.push('-Y', displayFilter);
-  for (const f of fields) argv.push('-e', f);
-  const r = await run(argv, { timeout: 60_000 });
-  if (r.code !== 0 && !/cut short|appears to have been cut|truncated/i.test(r.stderr)) {
-    throw new Error(`tshark -r ${file} -Y '${displayFilter}' failed (${r.code}): ${r.stderr.slice(-1000)}`);
-  }
-  return r.stdout.split('\n').filter((l) => l !== '').map((l) => l.split('\t'));
+  return tsharkRows(file, prefs.flatMap((p) => ['-o', p]), displayFilter, fields, 'a', 60_000);
 }
 
 /** `ip -n ns link show` as text (diagnostics). */

@@ -106,16 +106,9 @@ export interface FlowCounts {
   readonly rx: number;
 }
 
-/**
- * NVGRE peer: OVS netdev bridge `brphy` (holds ul0 and the PA, so OVS can route and ARP for the tunnel),
- * bridge `brint` (fail_mode secure) with the VM's veth (ofport 1) and GRE port `nvgre0` (ofport 2,
- * key=flow, remote_ip = remotePa). Flows: VM -> tun_id VSID<<8|FlowID; tunnel with tun_id VSID<<8/0xffffff00
- * (any FlowID) -> VM; everything else dropped.
- */
-export class NvgrePeer implements NvPeer {
-  readonly kind = 'nvgre';
+/** The fields both peers fill the same way: namespaces, the VM's address, the PAs. */
+abstract class PeerCommon {
   readonly topo: Topology;
-  readonly ovs: OvsPeer;
   readonly ns: string;
   readonly vmNs: string;
   readonly vmIf = VM_IF;
@@ -124,12 +117,9 @@ export class NvgrePeer implements NvPeer {
   readonly paIp: string;
   readonly remotePa: string;
   readonly underlayIf: string;
-  private vsidNow: number;
-  private flowIdNow: number;
 
-  private constructor(topo: Topology, ovs: OvsPeer, ns: string, vmNs: string, underlayIf: string, o: NvgrePeerOptions) {
+  protected constructor(topo: Topology, ns: string, vmNs: string, underlayIf: string, o: PeerBase) {
     this.topo = topo;
-    this.ovs = ovs;
     this.ns = ns;
     this.vmNs = vmNs;
     this.underlayIf = underlayIf;
@@ -137,6 +127,24 @@ export class NvgrePeer implements NvPeer {
     this.vmMac = o.vm.mac;
     this.paIp = ipOf(o.pa);
     this.remotePa = o.remotePa;
+  }
+}
+
+/**
+ * NVGRE peer: OVS netdev bridge `brphy` (holds ul0 and the PA, so OVS can route and ARP for the tunnel),
+ * bridge `brint` (fail_mode secure) with the VM's veth (ofport 1) and GRE port `nvgre0` (ofport 2,
+ * key=flow, remote_ip = remotePa). Flows: VM -> tun_id VSID<<8|FlowID; tunnel with tun_id VSID<<8/0xffffff00
+ * (any FlowID) -> VM; everything else dropped.
+ */
+export class NvgrePeer extends PeerCommon implements NvPeer {
+  readonly kind = 'nvgre';
+  readonly ovs: OvsPeer;
+  private vsidNow: number;
+  private flowIdNow: number;
+
+  private constructor(topo: Topology, ovs: OvsPeer, ns: string, vmNs: string, underlayIf: string, o: NvgrePeerOptions) {
+    super(topo, ns, vmNs, underlayIf, o);
+    this.ovs = ovs;
     this.vsidNow = checkVsid(o.vsid);
     this.flowIdNow = checkByte(o.flowId ?? 0x2a, 'FlowID');
   }
@@ -229,28 +237,12 @@ export class NvgrePeer implements NvPeer {
  * VXLAN peer: kernel `vx0` (id VNI, local PA, remote remotePa, dstport 4789, dev ul0, nolearning) in Linux bridge
  * `brv` with the VM veth; PA on ul0 with `tx off`.
  */
-export class VxlanPeer implements NvPeer {
+export class VxlanPeer extends PeerCommon implements NvPeer {
   readonly kind = 'vxlan';
-  readonly topo: Topology;
-  readonly ns: string;
-  readonly vmNs: string;
-  readonly vmIf = VM_IF;
-  readonly vmIp: string;
-  readonly vmMac: string;
-  readonly paIp: string;
-  readonly remotePa: string;
-  readonly underlayIf: string;
   private vniNow: number;
 
   private constructor(topo: Topology, ns: string, vmNs: string, underlayIf: string, o: VxlanPeerOptions) {
-    this.topo = topo;
-    this.ns = ns;
-    this.vmNs = vmNs;
-    this.underlayIf = underlayIf;
-    this.vmIp = ipOf(o.vm.cidr);
-    this.vmMac = o.vm.mac;
-    this.paIp = ipOf(o.pa);
-    this.remotePa = o.remotePa;
+    super(topo, ns, vmNs, underlayIf, o);
     this.vniNow = checkVsid(o.vni);
   }
 

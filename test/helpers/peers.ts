@@ -110,15 +110,17 @@ export class Capture {
   }
 
   /**
-   * `tshark -i IF -a duration:S -w -` into FILE inside ns; resolves once the capture runs. An optional
-   * capture filter (BPF) keeps the file small.
+   * `tshark -i IF -a duration:S [-s SNAPLEN] -w -` into FILE inside ns; resolves once the capture runs. An
+   * optional capture filter (BPF) keeps the file small.
    */
-  static async start(topo: Topology, ns: string, ifname: string, opts: { seconds?: number; bpf?: string; name?: string } = {}): Promise<Capture> {
+  static async start(topo: Topology, ns: string, ifname: string, opts: { seconds?: number; bpf?: string; name?: string; snaplen?: number } = {}): Promise<Capture> {
     const file = join(topo.dir, `${opts.name ?? `${ns}-${ifname}`}-${Date.now()}.pcapng`);
     const seconds = opts.seconds ?? 30;
     // `-w -` into a file descriptor: dumpcap then flushes every packet, so the file can be read while live
     // (with `-w FILE` it buffers and a few small frames may not be in the file yet).
-    const argv = ['tshark', '-n', '-i', ifname, '-a', `duration:${seconds}`, '-w', '-'];
+    // snaplen: bytes kept per frame (tshark -s), for captures under bulk TCP
+    const argv = ['tshark', '-n', '-i', ifname, '-a', `duration:${seconds}`,
+      ...(opts.snaplen === undefined ? [] : ['-s', String(opts.snaplen)]), '-w', '-'];
     if (opts.bpf !== undefined) argv.push('-f', opts.bpf);
     const fd = openSync(file, 'w');
     let proc: BgProcess;
@@ -164,10 +166,17 @@ export class Capture {
 /** tshark -r FILE -Y FILTER -T fields -e F...; rows split on tabs. */
 export async function decodeFields(file: string, displayFilter: string, fields: readonly string[], occurrence: 'f' | 'l' | 'a' = 'a'): Promise<string[][]> {
   if (!existsSync(file)) return [];
-  const argv = ['tshark', '-n', '-r', file, '-T', 'fields', '-E', `occurrence=${occurrence}`];
+  return tsharkRows(file, [], displayFilter, fields, occurrence, 30_000);
+}
+
+/** tshark -r FILE [OPTIONS] -T fields: the rows of the fields asked for, tolerating a live file cut short. */
+export async function tsharkRows(
+  file: string, options: readonly string[], displayFilter: string, fields: readonly string[], occurrence: 'f' | 'l' | 'a', timeout: number,
+): Promise<string[][]> {
+  const argv = ['tshark', '-n', '-r', file, ...options, '-T', 'fields', '-E', `occurrence=${occurrence}`];
   if (displayFilter !== '') argv.push('-Y', displayFilter);
   for (const f of fields) argv.push('-e', f);
-  const r = await run(argv, { timeout: 30_000 });
+  const r = await run(argv, { timeout });
   // A live file may end mid-packet: tshark then exits 2 with "cut short"; the rows it printed are good.
   if (r.code !== 0 && !/cut short|appears to have been cut|truncated/i.test(r.stderr)) {
     throw new Error(`tshark -r ${file} -Y '${displayFilter}' failed (${r.code}): ${r.stderr.slice(-1000)}`);

@@ -3,11 +3,10 @@
 // behind xswitch in both directions; tshark decodes both sides' keys; another VSID on the peer passes nothing.
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { MultiHost, NV_SWITCH, type NvVm } from '../helpers/hosts.js';
+import { NV_SWITCH } from '../helpers/hosts.js';
+import { isolatedOnOtherVsid, pingBothWays, tcpBothWays, topologyPerSuite, xswitchSide, type XswitchSide } from '../helpers/nv-interop.js';
 import { completeTxChecksums, makeUnderlayBridge, NvgrePeer } from '../helpers/nv-peers.js';
-import { Topology } from '../helpers/netns.js';
-import { Capture, iperf3, ping, pingUntilReply } from '../helpers/peers.js';
-import { dropCount } from '../helpers/xswitchd.js';
+import { Capture, ping, pingUntilReply } from '../helpers/peers.js';
 
 const VSID = 5001;
 /** FlowID the OVS peer puts in its key. */
@@ -24,15 +23,10 @@ const keyFilter = (vsid: number, flow: number | null): string =>
 describe('interop: OVS userspace GRE (NVGRE) peer', { timeout: 300_000 }, () => {
   // Baseline without xswitch: two such peers talk through a bridge, so a failure below is xswitch's, not the peer's.
   describe('baseline: the OVS NVGRE peer against another one', () => {
-    let t: Topology;
-    before(() => {
-      t = Topology.create();
-    });
-    after(async () => {
-      await t?.cleanup();
-    });
+    const topo = topologyPerSuite();
 
     it('two OVS GRE peers ping over br0 with FlowIDs 0x2a / 0x07; another VSID passes nothing', async () => {
+      const t = topo();
       const u = await t.addNs('u');
       await makeUnderlayBridge(t, u);
       const a = await NvgrePeer.start(t, { name: 'na', underlay: { ns: u, bridge: 'br0' }, pa: '192.0.2.200/24', remotePa: '192.0.2.201', vsid: VSID, flowId: PEER_FLOW, vm: PEER_VM });
@@ -52,16 +46,12 @@ describe('interop: OVS userspace GRE (NVGRE) peer', { timeout: 300_000 }, () => 
   });
 
   describe('OVS NVGRE peer <-> xswitch', () => {
-    let mh: MultiHost;
+    let side: XswitchSide;
     let peer: NvgrePeer;
-    let vm: NvVm;
     before(async () => {
-      mh = await MultiHost.create({ hosts: 1 });
-      mh.addTenant({ name: 'red', subnets: [{ vsid: VSID, prefix: '10.0.0.0/24', gateway: '10.0.0.1' }] });
-      vm = await mh.addVm({ name: 'red1', host: 'h1', vsid: VSID, ca: '10.0.0.5', mac: '02:00:00:00:00:05', rule: 'encap' });
-      mh.extra.records.push({ ca: '10.0.0.100', vsid: VSID, mac: PEER_VM.mac, pa: PEER_PA, rule: 'encap', vm: null });
-      mh.extra.remotes.push({ pa: PEER_PA, flowId: XS_FLOW });
-      await mh.applyAll();
+      side = await xswitchSide(VSID, 'encap', { ca: '10.0.0.100', mac: PEER_VM.mac, pa: PEER_PA },
+        (mh) => void mh.extra.remotes.push({ pa: PEER_PA, flowId: XS_FLOW }));
+      const { mh } = side;
       // The OVS peer reads its veth through AF_PACKET and ignores "checksum not ready": the host's underlay veth
       // must complete xswitch's offloaded inner checksums itself, as a physical NIC does (see completeTxChecksums).
       await completeTxChecksums(mh.topo, mh.host('h1').ns);
@@ -71,20 +61,14 @@ describe('interop: OVS userspace GRE (NVGRE) peer', { timeout: 300_000 }, () => 
       });
     });
     after(async () => {
-      await mh?.cleanup();
+      await side?.mh.cleanup();
     });
 
     it('ping and TCP both ways; the underlay shows the peer key 5001/0x2a and xswitch key 5001/0x07', async () => {
+      const { mh, vm } = side;
       const cap = await mh.captureUnderlay({ seconds: 90, bpf: 'ip proto 47' });
       // peer -> xswitch VM first (the peer's ARP crosses the tunnel), then the other way.
-      const warm = await pingUntilReply(mh.topo, peer.vmNs, vm.ca, 20_000);
-      assert.ok(warm, `peer VM never got a reply from ${vm.ca}\nflows:\n${await peer.dumpFlows()}\nneigh:\n${await peer.neighbours()}\n` +
-        `counters: ${JSON.stringify(await mh.counters('h1'))}\n${mh.logs()}`);
-      const p1 = await ping(mh.topo, peer.vmNs, vm.ca, { count: 5, interval: 0.1 });
-      const p2 = await mh.ping(vm, peer.vmIp, { count: 5, interval: 0.1 });
-      console.log(`# ping peer->xswitch ${p1.received}/5 rtt ${p1.rttAvgMs} ms, xswitch->peer ${p2.received}/5 rtt ${p2.rttAvgMs} ms`);
-      assert.equal(p1.received, 5, p1.raw.stdout);
-      assert.equal(p2.received, 5, p2.raw.stdout);
+      await pingBothWays(side, peer, async () => `flows:\n${await peer.dumpFlows()}\nneigh:\n${await peer.neighbours()}`);
       const fromPeer = await cap.waitCount(`${keyFilter(VSID, PEER_FLOW)} && ip.src == ${PEER_PA} && ip.dst == ${vm.pa} && icmp`, 10);
       const toPeer = await cap.waitCount(`${keyFilter(VSID, XS_FLOW)} && ip.src == ${vm.pa} && ip.dst == ${PEER_PA} && icmp`, 10);
       await cap.stop();
@@ -95,16 +79,7 @@ describe('interop: OVS userspace GRE (NVGRE) peer', { timeout: 300_000 }, () => 
       assert.equal(await cap.count(`ip.src == ${vm.pa} && !({gre.key & 0xff} == 0x${XS_FLOW.toString(16)})`), 0);
       console.log(`# underlay: ${fromPeer} ICMP packets with key 0x${((VSID << 8) | PEER_FLOW).toString(16)} from the peer, ${toPeer} with 0x${((VSID << 8) | XS_FLOW).toString(16)} from xswitch`);
 
-      const groBefore = (await mh.counters('h1')).switch.gro?.superFrames ?? 0;
-      const tcp1 = await iperf3(mh.topo, vm.ns, vm.ca, peer.vmNs, { seconds: 2 });
-      assert.ok(tcp1.ok, `iperf3 peer -> xswitch: ${tcp1.error} ${tcp1.client.stderr}`);
-      const gro = ((await mh.counters('h1')).switch.gro?.superFrames ?? 0) - groBefore;
-      console.log(`# GRO: ${gro} super-frames built from the peer's segments`);
-      assert.ok(gro > 0, 'the peer sends MTU-size segments: xswitch coalesces them for its VM');
-      const tcp2 = await iperf3(mh.topo, peer.vmNs, peer.vmIp, vm.ns, { seconds: 2 });
-      assert.ok(tcp2.ok, `iperf3 xswitch -> peer: ${tcp2.error} ${tcp2.client.stderr}`);
-      console.log(`# iperf3 peer->xswitch ${(tcp1.bitsPerSecond / 1e6).toFixed(0)} Mbit/s (${tcp1.bytes} B), ` +
-        `xswitch->peer ${(tcp2.bitsPerSecond / 1e6).toFixed(0)} Mbit/s (${tcp2.bytes} B)`);
+      await tcpBothWays(side, peer, 'the peer sends MTU-size segments: xswitch coalesces them for its VM');
       const fc = await peer.flowCounts();
       assert.ok(fc.rx > 0 && fc.tx > 0, await peer.dumpFlows());
       assert.ok(mh.allRunning(), mh.logs());
@@ -112,24 +87,12 @@ describe('interop: OVS userspace GRE (NVGRE) peer', { timeout: 300_000 }, () => 
 
     it('the peer on another VSID reaches nothing, and xswitch counts its packets as unknown-vsid', async () => {
       await peer.setVsid(VSID + 1);
-      const before = await mh.counters('h1');
-      const vmCap = await mh.capture(vm.ns, vm.tap, { seconds: 30, name: 'red1' });
-      const p1 = await ping(mh.topo, peer.vmNs, vm.ca, { count: 4, interval: 0.2 });
-      const p2 = await mh.ping(vm, peer.vmIp, { count: 4, interval: 0.2 });
-      assert.equal(p1.received, 0, p1.raw.stdout);
-      assert.equal(p2.received, 0, p2.raw.stdout);
-      const fc = await peer.flowCounts();
-      assert.equal(fc.rx, 0, `the peer's RX flow for VSID ${VSID + 1} matched xswitch's VSID ${VSID} packets\n${await peer.dumpFlows()}`);
-      assert.ok(fc.tx > 0, 'the peer did send');
-      await vmCap.stop();
-      assert.equal(await vmCap.count(`ip.src == ${peer.vmIp} || arp.src.proto_ipv4 == ${peer.vmIp}`), 0, 'a frame of VSID 5002 reached the VSID 5001 VM');
-      const after = await mh.counters('h1');
-      // Counted against the uplink port and/or the switch totals, whichever the switch does.
-      const unknown = Math.max(dropCount(after.switch, 'unknown-vsid') - dropCount(before.switch, 'unknown-vsid'),
-        dropCount(after.ports['uplink'], 'unknown-vsid') - dropCount(before.ports['uplink'], 'unknown-vsid'));
-      console.log(`# other VSID: peer tx ${fc.tx}, rx ${fc.rx}; xswitch unknown-vsid +${unknown} (${NV_SWITCH})`);
-      assert.ok(unknown > 0, `no unknown-vsid drop counted: ${JSON.stringify(after)}`);
-      assert.ok(mh.allRunning(), mh.logs());
+      let fc = { rx: 0, tx: 0 };
+      await isolatedOnOtherVsid(side, peer, VSID, 'VSID', async () => {
+        fc = await peer.flowCounts();
+        assert.equal(fc.rx, 0, `the peer's RX flow for VSID ${VSID + 1} matched xswitch's VSID ${VSID} packets\n${await peer.dumpFlows()}`);
+        assert.ok(fc.tx > 0, 'the peer did send');
+      }, (unknown) => `# other VSID: peer tx ${fc.tx}, rx ${fc.rx}; xswitch unknown-vsid +${unknown} (${NV_SWITCH})`);
       await peer.setVsid(VSID);
     });
   });

@@ -56,18 +56,25 @@ def frames(kind):
     raise SystemExit(f"unknown kind {kind}")
 
 
+def recv_incoming(s, timeout):
+    """The next frame the socket received (not one this host sent), parsed; None if none came within timeout."""
+    r, _, _ = select.select([s], [], [], timeout)
+    if not r:
+        return None
+    data, addr = s.recvfrom(65535)
+    if addr[2] == PACKET_OUTGOING:
+        return None
+    return Ether(data)
+
+
 def dhcp_server(iface, seconds):
     s = sock(iface)
     end = time.time() + seconds
     my_mac = SRC_MAC
     while time.time() < end:
-        r, _, _ = select.select([s], [], [], 0.2)
-        if not r:
+        p = recv_incoming(s, 0.2)
+        if p is None:
             continue
-        data, addr = s.recvfrom(65535)
-        if addr[2] == PACKET_OUTGOING:
-            continue
-        p = Ether(data)
         if not p.haslayer(BOOTP) or p[BOOTP].op != 1 or not p.haslayer(DHCP):
             continue
         mt = [o[1] for o in p[DHCP].options if isinstance(o, tuple) and o[0] == "message-type"]
@@ -94,13 +101,9 @@ def dhcp_client(iface, mac, seconds):
         if time.time() >= next_send:
             s.send(bytes(disc))
             next_send = time.time() + 0.5
-        r, _, _ = select.select([s], [], [], 0.1)
-        if not r:
+        p = recv_incoming(s, 0.1)
+        if p is None:
             continue
-        data, addr = s.recvfrom(65535)
-        if addr[2] == PACKET_OUTGOING:
-            continue
-        p = Ether(data)
         if p.haslayer(BOOTP) and p[BOOTP].op == 2 and p[BOOTP].xid == xid:
             print("offer", p[BOOTP].yiaddr, p[IP].src, flush=True)
             return 0
