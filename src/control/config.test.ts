@@ -2,7 +2,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { EMPTY_NETWORK } from '../virtualization/model.js';
-import { parseDocumentText, resolveExtensionPaths, toDocument, validateDocument } from './config.js';
+import { parseDocumentText, portDoc, resolveExtensionPaths, toDocument, validateDocument } from './config.js';
 
 function errorsOf(doc: unknown): Map<string, string> {
   const v = validateDocument(doc);
@@ -109,10 +109,20 @@ describe('validateDocument', () => {
     assert.equal(e.size, 15, [...e.keys()].join('\n'));
   });
 
-  it('rejects QoS and mirroring policy as not supported yet; takes guards and acls', () => {
+  it('rejects mirroring policy as not supported yet; takes guards, QoS and acls, checks QoS values', () => {
     const e = errorsOf({ network: { routingDomains: [] }, switches: [{ name: 's', ports: [{ name: 'p', interface: { tap: 't' }, policy: { maxMbps: 100, mirror: 'source', dhcpGuard: true }, acls: [] }] }] });
     assert.equal(e.has('network'), false, 'network: is supported');
-    assert.match(e.get('switches[0].ports[0].policy.maxMbps')!, /not supported yet/);
+    assert.equal(e.has('switches[0].ports[0].policy.maxMbps'), false, 'maxMbps is supported');
+    const q = errorsOf({ switches: [{ name: 's', ports: [{ name: 'p', interface: { tap: 't' }, policy: { maxMbps: 0, minWeight: 101, minMbps: 5, linkMbps: 'fast' } }] }] });
+    assert.match(q.get('switches[0].ports[0].policy.maxMbps')!, /1\.\.400000/);
+    assert.match(q.get('switches[0].ports[0].policy.minWeight')!, /1\.\.100/);
+    assert.match(q.get('switches[0].ports[0].policy.linkMbps')!, /Mbit/);
+    const ok = validateDocument({ switches: [{ name: 's', ports: [{ name: 'p', interface: { tap: 't' }, policy: { maxMbps: 50, minWeight: 3, linkMbps: 100, dhcpGuard: true } }] }] });
+    assert.ok(ok.ok, JSON.stringify(ok));
+    if (ok.ok) {
+      assert.deepEqual(ok.value.switches[0]!.ports[0]!.qos, { maxMbps: 50, minWeight: 3, linkMbps: 100 });
+      assert.deepEqual(portDoc(ok.value.switches[0]!.ports[0]!)['policy'], { dhcpGuard: true, maxMbps: 50, minWeight: 3, linkMbps: 100 });
+    }
     assert.match(e.get('switches[0].ports[0].policy.mirror')!, /not supported yet/);
     assert.equal(e.has('switches[0].ports[0].policy.dhcpGuard'), false, 'guards are supported');
     assert.equal(e.has('switches[0].ports[0].acls'), false, 'acls: are supported');

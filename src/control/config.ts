@@ -13,6 +13,7 @@ import { type Ipv4Prefix, formatIpv4Address, ipv4PrefixContains, parseIpv4Addres
 import { formatMac, isMulticastMac, parseMac } from '../wire/ethernet.js';
 import { type AclSpec, checkAcls } from '../policy/acl.js';
 import { checkExtendedAcls, type ExtendedAclSpec } from '../policy/extended-acl.js';
+import { checkQos, type QosSpec } from '../policy/qos.js';
 import { checkPolicy, checkPrivateVlan, checkPrivateVlansAcross, privateVlanDoc } from '../policy/config.js';
 import { type PortPolicy, policyDoc } from '../policy/policy.js';
 import type { PrivateVlanConfig } from '../policy/pvlan.js';
@@ -50,6 +51,8 @@ export interface PortSpec {
   readonly extendedAcls: readonly ExtendedAclSpec[];
   /** Guards, storm control, 802.1p trust (src/policy); null = none (all defaults). */
   readonly policy: PortPolicy | null;
+  /** QoS keys of the same `policy:` object (src/policy/qos.ts); {} when none. */
+  readonly qos: QosSpec;
 }
 
 export interface ExtensionSpec {
@@ -331,8 +334,10 @@ function checkPort(c: Checker, v: unknown, path: string): PortSpec | null {
   for (const e of [...acls.errors, ...extendedAcls.errors]) c.err(e.path, e.message);
   const hasMac = v['mac'] !== undefined && v['mac'] !== null;
   const policy = checkPolicy(v['policy'], `${path}.policy`, hasMac, (p, m) => c.err(p, m));
+  const qos = isRecord(v['policy']) ? checkQos(v['policy'], `${path}.policy`) : { value: {}, errors: [] };
+  for (const e of qos.errors) c.err(e.path, e.message);
   if (c.errors.length !== before || name === null || iface === null) return null;
-  return { name, interface: iface, mac, vlan, vsid, offload, up, macLimit, policy, acls: acls.value, extendedAcls: extendedAcls.value };
+  return { name, interface: iface, mac, vlan, vsid, offload, up, macLimit, policy, qos: qos.value, acls: acls.value, extendedAcls: extendedAcls.value };
 }
 
 function checkExtension(c: Checker, v: unknown, path: string): ExtensionSpec | null {
@@ -833,7 +838,7 @@ export function portDoc(p: PortSpec): Record<string, unknown> {
   if (!p.offload) o['offload'] = false;
   if (!p.up) o['up'] = false;
   if (p.macLimit !== 0) o['macLimit'] = p.macLimit;
-  if (p.policy !== null) o['policy'] = policyDoc(p.policy);
+  if (p.policy !== null || Object.keys(p.qos).length > 0) o['policy'] = { ...(p.policy !== null ? policyDoc(p.policy) : {}), ...p.qos };
   if (p.acls.length > 0) o['acls'] = p.acls.map((r) => ({ ...r }));
   if (p.extendedAcls.length > 0) o['extendedAcls'] = p.extendedAcls.map((r) => ({ ...r }));
   return o;

@@ -267,7 +267,7 @@ export class Controller {
   }
 
   private portInfo(sw: string, p: PortSpec, id: number): unknown {
-    return { name: p.name, interface: { ...p.interface }, ifname: portIfname(sw, p), mac: p.mac, vsid: p.vsid, vlan: { ...p.vlan }, up: p.up, offload: p.offload, macLimit: p.macLimit, kind: 'internal' in p.interface ? 'internal' : 'vm', id, ...(p.policy !== null ? { policy: { ...p.policy } } : {}) };
+    return { name: p.name, interface: { ...p.interface }, ifname: portIfname(sw, p), mac: p.mac, vsid: p.vsid, vlan: { ...p.vlan }, up: p.up, offload: p.offload, macLimit: p.macLimit, kind: 'internal' in p.interface ? 'internal' : 'vm', id, ...(p.policy !== null || Object.keys(p.qos).length > 0 ? { policy: { ...p.policy, ...p.qos } } : {}) };
   }
 
   extensionList(s: SwitchSpec): unknown[] {

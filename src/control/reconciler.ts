@@ -161,6 +161,7 @@ export function portConfig(sp: PortSpec): PortConfig {
     ...(sp.acls.length > 0 ? { acls: sp.acls } : {}),
     ...(sp.extendedAcls.length > 0 ? { extendedAcls: sp.extendedAcls } : {}),
     ...(sp.policy !== null ? { policy: sp.policy } : {}),
+    ...(Object.keys(sp.qos).length > 0 ? { qos: sp.qos } : {}),
   };
 }
 

@@ -7,6 +7,7 @@ import type { DropReason } from './drop.js';
 import type { AclSpec } from '../policy/acl.js';
 import type { ExtendedAclSpec } from '../policy/extended-acl.js';
 import type { PortAclStatus } from '../policy/port-acl.js';
+import type { QosSpec } from '../policy/qos.js';
 import type { Clock, PortId } from './types.js';
 import type { VirtualizationStatus } from '../virtualization/api.js';
 import type { HostNetworkInput } from '../virtualization/model.js';
@@ -38,6 +39,8 @@ export interface PortConfig {
   readonly extendedAcls?: readonly ExtendedAclSpec[];
   /** Guards, storm control, 802.1p trust (src/policy); absent = none. */
   readonly policy?: PortPolicy;
+  /** QoS (src/policy/qos.ts): maximum bandwidth, minimum weight, link capacity as an egress; changed live. */
+  readonly qos?: QosSpec;
 }
 
 export interface SwitchOptions {
@@ -83,6 +86,23 @@ export interface PortCounters {
    * into super-frames, first segments included; super-frames built).
    */
   gro?: { segments: number; superFrames: number };
+  /** Ports with QoS only (src/policy/qos.ts). */
+  qos?: QosCounters;
+}
+
+export interface QosCounters {
+  /** Times reading from this port stopped for its maximum bandwidth or a full scheduler queue. */
+  throttles: number;
+  /** Frames to this port dropped over its maximum bandwidth, and their bytes. */
+  policedFrames: number;
+  policedBytes: number;
+  /** As a scheduled egress (linkMbps): frames queued, sent on (dequeued), waiting now, dropped (queue full). */
+  queued: number;
+  dequeued: number;
+  waiting: number;
+  queueDrops: number;
+  /** Per source port at this egress: its weight and frames queued / dequeued. */
+  sources: { port: number; weight: number; queued: number; dequeued: number; waiting: number }[];
 }
 
 export interface MacEntry {
