@@ -405,9 +405,9 @@ function qosCountersText(ports: Record<string, unknown>): string {
     const q = isRecord(x) && isRecord(x['qos']) ? x['qos'] : null;
     if (q === null) continue;
     const srcs = Array.isArray(q['sources']) ? q['sources'].filter(isRecord).map((s) => `#${str(s['port'])}(w${str(s['weight'])}):${str(s['dequeued'])}`).join(' ') : '';
-    rows.push([n, str(q['throttles']), str(q['policedFrames']), str(q['queued']), str(q['dequeued']), str(q['waiting']), str(q['queueDrops']), srcs === '' ? '-' : srcs]);
+    rows.push([n, str(q['throttles']), str(q['queued']), str(q['dequeued']), str(q['waiting']), str(q['queueDrops']), srcs === '' ? '-' : srcs]);
   }
-  return rows.length === 0 ? '' : `QOS\n${table(['PORT', 'THROTTLES', 'POLICED', 'QUEUED', 'DEQUEUED', 'WAITING', 'QUEUE-DROPS', 'SOURCES'], rows)}`;
+  return rows.length === 0 ? '' : `QOS\n${table(['PORT', 'THROTTLES', 'QUEUED', 'DEQUEUED', 'WAITING', 'QUEUE-DROPS', 'SOURCES'], rows)}`;
 }
 
 function aclText(b: unknown): string {

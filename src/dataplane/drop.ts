@@ -34,8 +34,7 @@ export const DROP_REASONS = {
   'storm-control': "broadcast/multicast/unknown-unicast frame over the port's storm limit (frames per second)",
   'pvlan-blocked': 'private VLAN: destination not reachable from this isolated/community port',
   // QoS (src/policy/qos.ts)
-  'qos-max-rate': "over the destination port's maximum bandwidth (maxMbps): policed on the way to the VM",
-  'qos-queue-full': "the destination port's scheduler queue for this source was full (linkMbps, frames not read from a port)",
+  'qos-queue-full': "the destination port's scheduler queue (maxMbps / linkMbps) for this source was full (only the uplink's frames: other sources are read no faster)",
   'qos-flushed': 'waiting in a scheduler queue when its port or its linkMbps went away',
   // network virtualization (src/virtualization)
   'bad-encap': 'malformed NVGRE/GRE or VXLAN packet on the underlay (flags, protocol, lengths, outer fragment)',

@@ -93,10 +93,7 @@ export interface PortCounters {
 export interface QosCounters {
   /** Times reading from this port stopped for its maximum bandwidth or a full scheduler queue. */
   throttles: number;
-  /** Frames to this port dropped over its maximum bandwidth, and their bytes. */
-  policedFrames: number;
-  policedBytes: number;
-  /** As a scheduled egress (linkMbps): frames queued, sent on (dequeued), waiting now, dropped (queue full). */
+  /** As a scheduled egress (maxMbps / linkMbps): frames queued, sent on (dequeued), waiting now, dropped (queue full). */
   queued: number;
   dequeued: number;
   waiting: number;

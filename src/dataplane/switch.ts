@@ -980,17 +980,18 @@ export class Switch implements SwitchApi {
       this.qos[p.id] = pq;
     }
     pq.configure(spec, now);
-    const link = spec.linkMbps ?? 0;
+    const link = pq.egressMbps;
     if (link > 0) {
       if (pq.sched === null) {
         const s = new EgressScheduler(link, now);
+        s.configure(link, now, pq.egressBurst);
         s.wake = () => {
           s.timerPending = false;
           if (this.ports.get(p.id) === p && pq.sched === s) this.qosDrain(p, s);
         };
         pq.sched = s;
       } else {
-        pq.sched.configure(link, now);
+        pq.sched.configure(link, now, pq.egressBurst);
       }
     } else if (pq.sched !== null) {
       this.qosFlush(p.id, pq.sched);
@@ -1038,7 +1039,7 @@ export class Switch implements SwitchApi {
       if (p !== undefined) scheds.push(p);
       for (const src of pq.sched.sourceIds()) {
         const sq = this.qos[src];
-        if (sq !== undefined) sq.feeds.push(pq.sched);
+        if (sq !== undefined && this.ports.get(src)?.external !== true) sq.feeds.push(pq.sched);
       }
     }
     this.qosScheds = scheds;
@@ -1078,23 +1079,13 @@ export class Switch implements SwitchApi {
   }
 
   /**
-   * Frame i of b towards port p, in transmit: policed over p's maximum bandwidth (dropped), or queued at p's
-   * scheduler (taken: delivered from the switch's view). Returns true when the frame does not go out now.
+   * Frame i of b towards port p, in transmit: queued at p's scheduler (maxMbps / linkMbps), taken (delivered
+   * from the switch's view), or dropped when its source's queue is full. Returns true when it does not go out now.
    */
   private qosEgress(p: PortState, b: Batch, i: number, flags: number): boolean {
     const pq = this.qos[p.id];
     if (pq === undefined) return false;
     const m = b.meta[i]!;
-    if (pq.txCapped) {
-      const bk = pq.txBucket;
-      if (bk.refill(this.clock.now()) <= 0) {
-        pq.policed++;
-        pq.policedBytes += m.len;
-        this.countDrop(p.id, 'qos-max-rate');
-        return true;
-      }
-      bk.tokens -= wireBytes(m);
-    }
     const s = pq.sched;
     if (s === null || m.trusted || m.inPort < 0) return false;
     const src = m.inPort;
@@ -1104,7 +1095,7 @@ export class Switch implements SwitchApi {
       this.countDrop(p.id, 'qos-queue-full');
       return true;
     }
-    if (fresh) {
+    if (fresh && this.ports.get(src)?.external !== true) {
       // a new source of this egress: its reads are bounded by its room here from now on
       let q = sq;
       if (q === undefined) {
@@ -1174,8 +1165,6 @@ export class Switch implements SwitchApi {
     if (pq === undefined) return null;
     const out: QosCounters = {
       throttles: pq.throttles,
-      policedFrames: pq.policed,
-      policedBytes: pq.policedBytes,
       queued: 0,
       dequeued: 0,
       waiting: 0,

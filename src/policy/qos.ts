@@ -8,7 +8,10 @@
 //   poll is stopped and a timer restarts it once the bucket is positive again. The frames wait in the port's own
 //   kernel queue (TAP / socket) and the VM's TCP is slowed by its own queueing (TSQ) instead of by losses: no
 //   copies, no drops by the switch, iperf3 reaches the cap. The bound on a burst is the bucket plus one frame.
-// - to the VM (egress): a policer on the same kind of bucket: frames over the limit are dropped ('qos-max-rate').
+// - to the VM (egress): the port's egress scheduler (below) paced at maxMbps (or linkMbps if lower): frames to
+//   it wait in per-source queues and the sources are read no faster (a policer dropped 64 KB super-frames and
+//   left TCP at a tenth of the cap). The external port as a source is never paused (one capped VM must not stall
+//   the uplink for all): its frames over the queue are dropped ('qos-queue-full').
 // Minimum bandwidth (minWeight, or minMbps used as the weight: reservations share the link in proportion) is
 // enforced on a port that declares its capacity (linkMbps): frames to it are copied into bounded per-source
 // queues (preallocated slots, a ring each) and drained by deficit round robin, paced by a link token bucket. A source
@@ -166,9 +169,9 @@ export class EgressScheduler {
     this.configure(mbps, now);
   }
 
-  configure(mbps: number, now: Millis): void {
-    // deep enough for two super-frames, so a late timer does not cost link time
-    this.link.configure(mbps, Math.max(2 * 70_000, Math.round(mbps * MBPS * 10)), now);
+  /** burst 0: the default, deep enough for two super-frames, so a late timer does not cost link time. */
+  configure(mbps: number, now: Millis, burst = 0): void {
+    this.link.configure(mbps, burst > 0 ? burst : Math.max(2 * 70_000, Math.round(mbps * MBPS * 10)), now);
   }
 
   queue(source: number): SourceQueue | undefined {
@@ -312,11 +315,12 @@ export class PortQos {
   spec: QosSpec = {};
   /** Restarts the port's reading after a pause (bound once per port by the switch). */
   wake: () => void = () => {};
-  /** maxMbps from the port (ingress shaper) and to it (egress policer); rate 0 = off. */
+  /** maxMbps from the port (ingress shaper); rate 0 = off. Towards the port: its scheduler. */
   readonly rxBucket = new TokenBucket();
-  readonly txBucket = new TokenBucket();
   rxCapped = false;
-  txCapped = false;
+  /** Rate and bucket depth of the port's egress scheduler: min(linkMbps, maxMbps); 0 = none. */
+  egressMbps = 0;
+  egressBurst = 0;
   /** Scheduler of frames to this port (linkMbps), or null. */
   sched: EgressScheduler | null = null;
   /** Schedulers this port feeds as a source (read no more than the smallest room among them). */
@@ -327,8 +331,6 @@ export class PortQos {
   timerPending = false;
   // counters
   throttles = 0;
-  policed = 0;
-  policedBytes = 0;
 
   constructor(readonly id: number) {}
 
@@ -336,18 +338,17 @@ export class PortQos {
     this.spec = spec;
     this.weight = weightOf(spec);
     const max = spec.maxMbps ?? 0;
+    const link = spec.linkMbps ?? 0;
+    const burst = spec.maxBurstKB !== undefined ? spec.maxBurstKB * 1024 : defaultBurstBytes(max);
     if (max > 0) {
-      const burst = spec.maxBurstKB !== undefined ? spec.maxBurstKB * 1024 : defaultBurstBytes(max);
       this.rxBucket.configure(max, burst, now);
-      this.txBucket.configure(max, burst, now);
       this.rxCapped = true;
-      this.txCapped = true;
     } else {
       this.rxBucket.rate = 0;
-      this.txBucket.rate = 0;
       this.rxCapped = false;
-      this.txCapped = false;
     }
+    this.egressMbps = max > 0 && (link === 0 || max < link) ? max : link;
+    this.egressBurst = max > 0 && this.egressMbps === max ? Math.max(2 * 70_000, burst) : 0;
   }
 
   /** Frames the port may read now (0: wait), given the per-read maximum and the largest frame it can deliver. */
