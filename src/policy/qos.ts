@@ -135,11 +135,9 @@ export class SourceQueue {
   }
 }
 
-/** Copy len bytes between slabs without a view per call (4 bytes at a time through the DataViews). */
-function copyBytes(src: DataView, from: number, dst: DataView, to: number, len: number): void {
-  let k = 0;
-  for (; k + 4 <= len; k += 4) dst.setUint32(to + k, src.getUint32(from + k));
-  for (; k < len; k++) dst.setUint8(to + k, src.getUint8(from + k));
+/** Copy len bytes between slabs without a view per call (subarray would allocate one per frame). */
+function copyBytes(src: Uint8Array, from: number, dst: Uint8Array, to: number, len: number): void {
+  for (let k = 0; k < len; k++) dst[to + k] = src[from + k]!;
 }
 
 /**
@@ -204,7 +202,7 @@ export class EgressScheduler {
     qm.copyFrom(m);
     qm.dest.clear();
     qm.off = qb.slotStart(j) + HEADROOM;
-    copyBytes(b.dv, off, qb.dv, qm.off, m.len);
+    copyBytes(b.slab, off, qb.slab, qm.off, m.len);
     q.flags[j] = flags;
     q.wire[j] = wireBytes(m);
     q.weight = weight;
