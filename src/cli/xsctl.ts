@@ -26,6 +26,7 @@ export const USAGE = `usage: xsctl [--socket PATH] [--json] COMMAND ...     (env
            [--dhcp-guard on|off] [--router-guard on|off] [--mac-spoofing on|off] [--storm-limit PPS]
            [--trust-priority on|off] [--pvlan isolated:PRIMARY:SECONDARY | community:P:S | promiscuous:P[:S,S...]]
            [--max-mbps N [--max-burst-kb N]] [--min-weight 1..100 | --min-mbps N] [--link-mbps N]   (0 = off)
+           [--pcp-weights W0,W1,...,W7 | none]   (802.1p classes at this port's scheduler)
   ext add SWITCH NAME --path FILE [--config JSON] [--disabled] [--position N]
   ext del SWITCH NAME | ext enable SWITCH NAME | ext disable SWITCH NAME | ext list SWITCH
   ext order SWITCH NAME,NAME,...          new full order (capture*, filter*, forwarding?)
@@ -404,7 +405,7 @@ function qosCountersText(ports: Record<string, unknown>): string {
   for (const [n, x] of Object.entries(ports)) {
     const q = isRecord(x) && isRecord(x['qos']) ? x['qos'] : null;
     if (q === null) continue;
-    const srcs = Array.isArray(q['sources']) ? q['sources'].filter(isRecord).map((s) => `#${str(s['port'])}(w${str(s['weight'])}):${str(s['dequeued'])}`).join(' ') : '';
+    const srcs = Array.isArray(q['sources']) ? q['sources'].filter(isRecord).map((s) => `#${str(s['port'])}${typeof s['pcp'] === 'number' ? `/p${s['pcp']}` : ''}(w${str(s['weight'])}):${str(s['dequeued'])}`).join(' ') : '';
     rows.push([n, str(q['throttles']), str(q['queued']), str(q['dequeued']), str(q['waiting']), str(q['queueDrops']), srcs === '' ? '-' : srcs]);
   }
   return rows.length === 0 ? '' : `QOS\n${table(['PORT', 'THROTTLES', 'QUEUED', 'DEQUEUED', 'WAITING', 'QUEUE-DROPS', 'SOURCES'], rows)}`;
@@ -572,6 +573,8 @@ function policyFlags(a: Args): Record<string, unknown> | undefined {
   const storm = a.int('--storm-limit');
   if (storm !== undefined) out['stormLimit'] = storm;
   // QoS (src/policy/qos.ts): 0 removes the setting
+  const pcp = a.value('--pcp-weights');
+  if (pcp !== undefined) out['pcpWeights'] = pcp === 'none' ? null : pcp.split(',').map((x) => Number(x));
   for (const [flag, key] of [['--max-mbps', 'maxMbps'], ['--max-burst-kb', 'maxBurstKB'], ['--min-weight', 'minWeight'], ['--min-mbps', 'minMbps'], ['--link-mbps', 'linkMbps']] as const) {
     const n = a.int(flag);
     if (n !== undefined) out[key] = n === 0 ? null : n;

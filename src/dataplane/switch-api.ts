@@ -99,7 +99,7 @@ export interface QosCounters {
   waiting: number;
   queueDrops: number;
   /** Per source port at this egress: its weight and frames queued / dequeued. */
-  sources: { port: number; weight: number; queued: number; dequeued: number; waiting: number }[];
+  sources: { port: number; pcp: number | null; weight: number; queued: number; dequeued: number; waiting: number }[];
 }
 
 export interface MacEntry {

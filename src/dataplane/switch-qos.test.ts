@@ -126,3 +126,33 @@ describe('switch QoS: weighted scheduling on a contended egress (linkMbps)', () 
     assert.equal(port.a!.pending, 0, 'a is read freely again');
   });
 });
+
+describe('switch QoS: 802.1p classes at a scheduled egress', () => {
+  it('tagged frames of PCP 0 and PCP 5 share a linkMbps port by pcpWeights 1:3', () => {
+    const trunk = { mode: 'trunk', allowed: [10] } as const;
+    const { sw, clock, port } = rig({
+      a: { vlan: trunk },
+      b: { vlan: trunk },
+      c: { vlan: trunk, qos: { linkMbps: 8, pcpWeights: [1, 1, 1, 1, 1, 3, 1, 1] } },
+    });
+    for (const [n, mac] of [['a', MAC_A], ['b', MAC_B], ['c', MAC_C]] as const) port[n]!.inject(eth(0xffff_ffff_ffff, mac, { vid: 10, len: 64 }));
+    sw.poll();
+    for (const p of Object.values(port)) p.takeSent();
+    const fa = eth(MAC_C, MAC_A, { vid: 10, pcp: 0, len: FRAME, mark: 1 });
+    const fb = eth(MAC_C, MAC_B, { vid: 10, pcp: 5, len: FRAME, mark: 2 });
+    const by = new Map<number, number>();
+    for (let t = 0; t < 10_000; t++) {
+      while (port.a!.pending < 40) port.a!.inject(fa);
+      while (port.b!.pending < 40) port.b!.inject(fb);
+      clock.advance(1);
+      sw.poll();
+      for (const f of port.c!.takeSent()) by.set(f[18]!, (by.get(f[18]!) ?? 0) + f.length);
+    }
+    const a = by.get(1) ?? 0;
+    const b = by.get(2) ?? 0;
+    assert.ok(Math.abs(a / (a + b) - 0.25) < 0.01, `PCP 0 : PCP 5 = ${a} : ${b}`);
+    const q = sw.portCounters(sw.portId('c')!).qos!;
+    // a's PCP 0, b's PCP 5, and b's untagged-priority hello (PCP 0) at the start
+    assert.deepEqual([...new Set(q.sources.map((s) => `${s.port}/${s.pcp}`))].sort(), ['0/0', '1/0', '1/5']);
+  });
+});

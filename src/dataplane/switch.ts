@@ -981,9 +981,15 @@ export class Switch implements SwitchApi {
     }
     pq.configure(spec, now);
     const link = pq.egressMbps;
+    const classes = spec.pcpWeights ?? null;
+    if (pq.sched !== null && !sameWeights(pq.sched.classWeights, classes)) {
+      // classes on, off or reweighted: queues are keyed differently; what waits is dropped (counted)
+      this.qosFlush(p.id, pq.sched);
+      pq.sched = null;
+    }
     if (link > 0) {
       if (pq.sched === null) {
-        const s = new EgressScheduler(link, now);
+        const s = new EgressScheduler(link, now, undefined, classes);
         s.configure(link, now, pq.egressBurst);
         s.wake = () => {
           s.timerPending = false;
@@ -1090,7 +1096,7 @@ export class Switch implements SwitchApi {
     if (s === null || m.trusted || m.inPort < 0) return false;
     const src = m.inPort;
     const sq = this.qos[src];
-    const fresh = s.queue(src) === undefined;
+    const fresh = !s.hasSource(src);
     if (!s.enqueue(b, i, flags, src, sq?.weight ?? 1)) {
       this.countDrop(p.id, 'qos-queue-full');
       return true;
@@ -1178,7 +1184,7 @@ export class Switch implements SwitchApi {
         out.queued += x.queued;
         out.dequeued += x.dequeued;
         out.waiting += x.waiting;
-        out.sources.push({ port: x.source, weight: x.weight, queued: x.queued, dequeued: x.dequeued, waiting: x.waiting });
+        out.sources.push({ port: x.source, pcp: x.pcp, weight: x.weight, queued: x.queued, dequeued: x.dequeued, waiting: x.waiting });
       }
     }
     return out;
@@ -1325,4 +1331,9 @@ export class Switch implements SwitchApi {
     }
     return frames;
   }
+}
+
+function sameWeights(a: Float64Array | null, b: readonly number[] | null): boolean {
+  if (a === null || b === null) return a === b;
+  return a.length === b.length && a.every((x, k) => x === b[k]);
 }

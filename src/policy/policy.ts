@@ -65,5 +65,6 @@ export function policyText(v: unknown): string {
   if (typeof p['minWeight'] === 'number') out.push(`min-weight=${p['minWeight']}`);
   if (typeof p['minMbps'] === 'number') out.push(`min=${p['minMbps']}Mbps`);
   if (typeof p['linkMbps'] === 'number') out.push(`link=${p['linkMbps']}Mbps`);
+  if (Array.isArray(p['pcpWeights'])) out.push(`pcp-weights=${p['pcpWeights'].join(':')}`);
   return out.length === 0 ? '-' : out.join(' ');
 }

@@ -101,3 +101,39 @@ describe('qos: DRR egress scheduler', () => {
     assert.equal(s.backlog, 0);
   });
 });
+
+describe('qos: 802.1p classes (ETS) at the scheduler', () => {
+  it('classes share the link by class weight whatever the number of sources in each; sources split their class', () => {
+    const w = [1, 1, 1, 1, 1, 3, 1, 1];
+    const s = new EgressScheduler(8, 0, 32, w);
+    const src = new Batch(1, slotSizeFor(2000));
+    const put = (source: number, pcp: number, weight: number): void => {
+      for (let k = 0; k < 32; k++) {
+        const m = src.meta[0]!;
+        m.reset();
+        m.off = HEADROOM;
+        m.len = 1000;
+        m.pcp = pcp;
+        if (!s.enqueue(src, 0, 0, source, weight)) break;
+      }
+    };
+    const bytes = new Map<string, number>();
+    for (let t = 1; t <= 20_000; t++) {
+      put(0, 0, 1); // class 0: one source
+      put(1, 5, 1); // class 5: two sources, weights 1 and 3
+      put(2, 5, 3);
+      for (let q = s.pick(t, 64); q !== null; q = s.pick(t, 64)) {
+        const k = `${q.source}/${q.cls}`;
+        bytes.set(k, (bytes.get(k) ?? 0) + s.runLen * 1000);
+        s.done(q, s.runLen);
+      }
+    }
+    const total = [...bytes.values()].reduce((a, b) => a + b, 0);
+    const share = (k: string): number => (bytes.get(k) ?? 0) / total;
+    assert.ok(Math.abs(share('0/0') - 0.25) < 0.01, `class 0: ${share('0/0')}`);
+    assert.ok(Math.abs(share('1/5') + share('2/5') - 0.75) < 0.01, `class 5: ${share('1/5') + share('2/5')}`);
+    assert.ok(Math.abs(share('2/5') / (share('1/5') + share('2/5')) - 0.75) < 0.02, `inside class 5: ${JSON.stringify([...bytes])}`);
+    assert.equal(s.free(1), 32 - (s.sources().find((x) => x.source === 1)?.waiting ?? 0));
+    assert.deepEqual(s.sourceIds().sort(), [0, 1, 2]);
+  });
+});

@@ -34,14 +34,21 @@ export interface QosSpec {
   readonly minMbps?: number;
   /** Capacity of this port as an egress, Mbit/s: frames to it are scheduled by the sources' weights. */
   readonly linkMbps?: number;
+  /**
+   * 802.1p classes at this port's scheduler (needs linkMbps or maxMbps): weight 1..100 of each PCP 0..7, as DCB
+   * ETS: backlogged classes share the link by these weights, the sources inside a class by their own weights.
+   */
+  readonly pcpWeights?: readonly number[];
 }
 
-export const QOS_KEYS = ['maxMbps', 'maxBurstKB', 'minWeight', 'minMbps', 'linkMbps'] as const;
+export const QOS_KEYS = ['maxMbps', 'maxBurstKB', 'minWeight', 'minMbps', 'linkMbps', 'pcpWeights'] as const;
 
 /** Frames one source may have queued at one scheduled egress. */
 export const QOS_QUEUE_FRAMES = 32;
 /** DRR quantum per weight unit, bytes. */
 export const QOS_QUANTUM = 4096;
+/** With 802.1p classes: quantum per unit of class weight, split among the class's backlogged sources. */
+export const QOS_CLASS_QUANTUM = 16384;
 /** Largest frame a queue slot holds (a GSO super-frame with its headers). */
 const QUEUE_FRAME_BYTES = 65550;
 
@@ -111,6 +118,8 @@ export class SourceQueue {
   readonly wire: Float64Array;
   head = 0;
   count = 0;
+  /** 802.1p class (0 without classes). */
+  cls = 0;
   deficit = 0;
   credited = false;
   weight = 1;
@@ -158,13 +167,19 @@ export class EgressScheduler {
   wake: () => void = () => {};
   /** Frames dropped because a source's queue was full, and frames thrown away by reconfiguration. */
   queueDrops = 0;
+  /** 802.1p class weights (null: no classes; queues are keyed by source), and the weights of each class's
+   *  backlogged sources summed. */
+  readonly classWeights: Float64Array | null;
+  private readonly classSum = new Float64Array(8);
 
   constructor(
     mbps: number,
     now: Millis,
     readonly queueFrames = QOS_QUEUE_FRAMES,
+    pcpWeights: readonly number[] | null = null,
   ) {
     this.configure(mbps, now);
+    this.classWeights = pcpWeights === null ? null : Float64Array.from(pcpWeights);
   }
 
   /** burst 0: the default, deep enough for two super-frames, so a late timer does not cost link time. */
@@ -172,22 +187,38 @@ export class EgressScheduler {
     this.link.configure(mbps, burst > 0 ? burst : Math.max(2 * 70_000, Math.round(mbps * MBPS * 10)), now);
   }
 
-  queue(source: number): SourceQueue | undefined {
-    return source >= 0 ? this.queues[source] : undefined;
+  /** Queues are keyed by source, or by source and class. */
+  private get fan(): number {
+    return this.classWeights === null ? 1 : 8;
   }
 
-  /** Room for `source` (a queue is made on first use: once per source, not per frame). */
+  hasSource(source: number): boolean {
+    if (source < 0) return false;
+    const f = this.fan;
+    for (let c = 0; c < f; c++) if (this.queues[source * f + c] !== undefined) return true;
+    return false;
+  }
+
+  /** Room for `source`: the least among its queues (a queue is made on first use: once, not per frame). */
   free(source: number): number {
-    const q = this.queues[source];
-    return q === undefined ? this.queueFrames : q.free;
+    const f = this.fan;
+    let n = this.queueFrames;
+    for (let c = 0; c < f; c++) {
+      const q = this.queues[source * f + c];
+      if (q !== undefined && q.free < n) n = q.free;
+    }
+    return n;
   }
 
-  /** Copy frame i of b (with its destination flags) into the source's queue; false when it is full. */
+  /** Copy frame i of b (with its destination flags) into its source's (and class's) queue; false when full. */
   enqueue(b: Batch, i: number, flags: number, source: number, weight: number): boolean {
-    let q = this.queues[source];
+    const cls = this.classWeights === null ? 0 : b.meta[i]!.pcp & 7;
+    const key = source * this.fan + cls;
+    let q = this.queues[key];
     if (q === undefined) {
       q = new SourceQueue(source, this.queueFrames);
-      this.queues[source] = q;
+      q.cls = cls;
+      this.queues[key] = q;
     }
     if (q.count >= q.capacity) {
       this.queueDrops++;
@@ -205,11 +236,13 @@ export class EgressScheduler {
     copyBytes(b.slab, off, qb.slab, qm.off, m.len);
     q.flags[j] = flags;
     q.wire[j] = wireBytes(m);
+    if (q.active && q.weight !== weight) this.classSum[cls] = this.classSum[cls]! + weight - q.weight;
     q.weight = weight;
     q.count++;
     q.queued++;
     this.backlog++;
     if (!q.active) {
+      this.classSum[cls] = this.classSum[cls]! + weight;
       q.active = true;
       q.next = null;
       if (this.last === null) this.first = q;
@@ -225,10 +258,11 @@ export class EgressScheduler {
    */
   pick(now: Millis, maxRun: number): SourceQueue | null {
     this.link.refill(now);
-    for (let guard = 0; guard < 4096 && this.first !== null && this.link.tokens > 0; guard++) {
+    for (let guard = 0; guard < 16384 && this.first !== null && this.link.tokens > 0; guard++) {
       const q = this.first;
       if (!q.credited) {
-        q.deficit += QOS_QUANTUM * q.weight;
+        const cw = this.classWeights;
+        q.deficit += cw === null ? QOS_QUANTUM * q.weight : (QOS_CLASS_QUANTUM * cw[q.cls]! * q.weight) / this.classSum[q.cls]!;
         q.credited = true;
       }
       let n = 0;
@@ -271,6 +305,7 @@ export class EgressScheduler {
   private unlinkFirstOrAny(q: SourceQueue): void {
     q.deficit = 0;
     q.credited = false;
+    if (q.active) this.classSum[q.cls] = this.classSum[q.cls]! - q.weight;
     q.active = false;
     let prev: SourceQueue | null = null;
     for (let x = this.first; x !== null; prev = x, x = x.next) {
@@ -283,27 +318,34 @@ export class EgressScheduler {
     }
   }
 
-  /** Throw away a source's queue (the port is gone); returns the frames discarded. */
+  /** Throw away a source's queues (the port is gone); returns the frames discarded. */
   dropSource(source: number): number {
-    const q = this.queues[source];
-    if (q === undefined) return 0;
-    const n = q.count;
-    if (n > 0) this.done(q, n);
-    this.queues[source] = undefined;
+    const f = this.fan;
+    let n = 0;
+    for (let c = 0; c < f; c++) {
+      const q = this.queues[source * f + c];
+      if (q === undefined) continue;
+      const k = q.count;
+      if (k > 0) this.done(q, k);
+      this.queues[source * f + c] = undefined;
+      n += k;
+    }
     this.queueDrops += n;
     return n;
   }
 
-  /** Frames waiting, per source, for counters. */
-  sources(): { source: number; queued: number; dequeued: number; waiting: number; weight: number }[] {
-    const out: { source: number; queued: number; dequeued: number; waiting: number; weight: number }[] = [];
-    for (const q of this.queues) if (q !== undefined) out.push({ source: q.source, queued: q.queued, dequeued: q.dequeued, waiting: q.count, weight: q.weight });
+  /** Frames queued, sent on and waiting, per source (and class), for counters. */
+  sources(): { source: number; pcp: number | null; queued: number; dequeued: number; waiting: number; weight: number }[] {
+    const out: { source: number; pcp: number | null; queued: number; dequeued: number; waiting: number; weight: number }[] = [];
+    for (const q of this.queues) {
+      if (q !== undefined) out.push({ source: q.source, pcp: this.classWeights === null ? null : q.cls, queued: q.queued, dequeued: q.dequeued, waiting: q.count, weight: q.weight });
+    }
     return out;
   }
 
   sourceIds(): number[] {
     const out: number[] = [];
-    for (const q of this.queues) if (q !== undefined) out.push(q.source);
+    for (const q of this.queues) if (q !== undefined && !out.includes(q.source)) out.push(q.source);
     return out;
   }
 }
@@ -371,7 +413,7 @@ export class PortQos {
 export function checkQos(v: Record<string, unknown>, path: string): { value: QosSpec; errors: { path: string; message: string }[] } {
   const errors: { path: string; message: string }[] = [];
   const out: Record<string, number> = {};
-  const num = (k: (typeof QOS_KEYS)[number], lo: number, hi: number, what: string): void => {
+  const num = (k: Exclude<(typeof QOS_KEYS)[number], 'pcpWeights'>, lo: number, hi: number, what: string): void => {
     const x = v[k];
     if (x === undefined || x === null) return;
     if (typeof x !== 'number' || !Number.isInteger(x) || x < lo || x > hi) {
@@ -385,13 +427,24 @@ export function checkQos(v: Record<string, unknown>, path: string): { value: Qos
   num('minWeight', 1, 100, 'a relative minimum bandwidth weight');
   num('minMbps', 1, 400_000, 'an absolute minimum bandwidth in Mbit/s');
   num('linkMbps', 1, 400_000, "the port's egress capacity in Mbit/s");
+  const pw = v['pcpWeights'];
+  let pcpWeights: number[] | undefined;
+  if (pw !== undefined && pw !== null) {
+    if (!Array.isArray(pw) || pw.length !== 8 || !pw.every((x) => typeof x === 'number' && Number.isInteger(x) && x >= 1 && x <= 100)) {
+      errors.push({ path: `${path}.pcpWeights`, message: `must be 8 weights 1..100, one per 802.1p priority 0..7, got ${JSON.stringify(pw)}` });
+    } else if (out['linkMbps'] === undefined && out['maxMbps'] === undefined) {
+      errors.push({ path: `${path}.pcpWeights`, message: 'needs linkMbps or maxMbps (the classes share a known egress rate)' });
+    } else {
+      pcpWeights = pw.slice() as number[];
+    }
+  }
   if (out['minWeight'] !== undefined && out['minMbps'] !== undefined) {
     errors.push({ path: `${path}.minMbps`, message: 'set minWeight or minMbps, not both (Hyper-V: one minimum bandwidth mode)' });
   }
   if (out['maxBurstKB'] !== undefined && out['maxMbps'] === undefined) {
     errors.push({ path: `${path}.maxBurstKB`, message: 'needs maxMbps' });
   }
-  return { value: out as QosSpec, errors };
+  return { value: (pcpWeights === undefined ? out : { ...out, pcpWeights }) as QosSpec, errors };
 }
 
 /** One line for tables: "max 50M burst 64K, weight 3, link 100M", or "-". */
@@ -402,5 +455,6 @@ export function qosText(s: QosSpec | undefined): string {
   if (s.minWeight !== undefined) parts.push(`weight ${s.minWeight}`);
   if (s.minMbps !== undefined) parts.push(`min ${s.minMbps}M`);
   if (s.linkMbps !== undefined) parts.push(`link ${s.linkMbps}M`);
+  if (s.pcpWeights !== undefined) parts.push(`pcp ${s.pcpWeights.join(':')}`);
   return parts.length === 0 ? '-' : parts.join(', ');
 }
