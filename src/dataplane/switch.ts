@@ -993,7 +993,7 @@ export class Switch implements SwitchApi {
         s.configure(link, now, pq.egressBurst);
         s.wake = () => {
           s.timerPending = false;
-          if (this.ports.get(p.id) === p && pq.sched === s) this.qosDrain(p, s);
+          if (!this.closed && this.ports.get(p.id) === p && pq.sched === s) this.qosDrain(p, s);
         };
         pq.sched = s;
       } else {
