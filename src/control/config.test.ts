@@ -36,14 +36,14 @@ describe('validateDocument', () => {
     assert.equal(sw.ports[0]!.vsid, 0);
     assert.deepEqual(sw.ports[2]!.vlan, { mode: 'none' });
     assert.equal(sw.extensions[0]!.enabled, true);
-    assert.deepEqual(sw.uplink, { interface: 'eth1', offload: true, tunnelOffload: false });
+    assert.deepEqual(sw.uplink, { interface: 'eth1', offload: true, tunnelOffload: false, qos: {} });
   });
 
   it('uplink.tunnelOffload: opt-in, boolean, needs offload, and round-trips', () => {
     const doc = (uplink: unknown): unknown => ({ switches: [{ name: 'sw0', uplink, ports: [] }] });
     const v = validateDocument(doc({ interface: 'up0', tunnelOffload: true }));
     assert.ok(v.ok, JSON.stringify(v));
-    assert.deepEqual(v.value.switches[0]!.uplink, { interface: 'up0', offload: true, tunnelOffload: true });
+    assert.deepEqual(v.value.switches[0]!.uplink, { interface: 'up0', offload: true, tunnelOffload: true, qos: {} });
     const out = toDocument(v.value) as { switches: { uplink: unknown }[] };
     assert.deepEqual(out.switches[0]!.uplink, { interface: 'up0', tunnelOffload: true });
     const again = validateDocument(JSON.parse(JSON.stringify(out)));
@@ -119,6 +119,12 @@ describe('validateDocument', () => {
     assert.match(q.get('switches[0].ports[0].policy.linkMbps')!, /Mbit/);
     const ok = validateDocument({ switches: [{ name: 's', ports: [{ name: 'p', interface: { tap: 't' }, policy: { maxMbps: 50, minWeight: 3, linkMbps: 100, dhcpGuard: true } }] }] });
     assert.ok(ok.ok, JSON.stringify(ok));
+    const up = validateDocument({ switches: [{ name: 's', uplink: { interface: 'up0', policy: { linkMbps: 1000, pcpWeights: [1, 1, 1, 2, 1, 4, 1, 1] } } }] });
+    assert.ok(up.ok, JSON.stringify(up));
+    if (up.ok) assert.deepEqual(up.value.switches[0]!.uplink!.qos, { linkMbps: 1000, pcpWeights: [1, 1, 1, 2, 1, 4, 1, 1] });
+    const bad = errorsOf({ switches: [{ name: 's', uplink: { interface: 'up0', policy: { dhcpGuard: true, pcpWeights: [1, 2] } } }] });
+    assert.match(bad.get('switches[0].uplink.policy.dhcpGuard')!, /unknown key/);
+    assert.ok(bad.has('switches[0].uplink.policy.pcpWeights'));
     if (ok.ok) {
       assert.deepEqual(ok.value.switches[0]!.ports[0]!.qos, { maxMbps: 50, minWeight: 3, linkMbps: 100 });
       assert.deepEqual(portDoc(ok.value.switches[0]!.ports[0]!)['policy'], { dhcpGuard: true, maxMbps: 50, minWeight: 3, linkMbps: 100 });

@@ -13,7 +13,7 @@ import { type Ipv4Prefix, formatIpv4Address, ipv4PrefixContains, parseIpv4Addres
 import { formatMac, isMulticastMac, parseMac } from '../wire/ethernet.js';
 import { type AclSpec, checkAcls } from '../policy/acl.js';
 import { checkExtendedAcls, type ExtendedAclSpec } from '../policy/extended-acl.js';
-import { checkQos, type QosSpec } from '../policy/qos.js';
+import { checkQos, QOS_KEYS, type QosSpec } from '../policy/qos.js';
 import { checkPolicy, checkPrivateVlan, checkPrivateVlansAcross, privateVlanDoc } from '../policy/config.js';
 import { type PortPolicy, policyDoc } from '../policy/policy.js';
 import type { PrivateVlanConfig } from '../policy/pvlan.js';
@@ -83,6 +83,8 @@ export interface UplinkSpec {
   readonly interface: string;
   readonly offload: boolean;
   readonly tunnelOffload: boolean;
+  /** `policy:` of the external port: QoS keys only (linkMbps, pcpWeights, maxMbps; src/policy/qos.ts); {} = none. */
+  readonly qos: QosSpec;
 }
 
 export interface SwitchSpec {
@@ -364,12 +366,20 @@ function checkSwitch(c: Checker, v: unknown, path: string): SwitchSpec | null {
   let uplink: UplinkSpec | null = null;
   if (v['uplink'] !== undefined && v['uplink'] !== null) {
     const u = v['uplink'];
-    if (c.object(u, `${path}.uplink`, ['interface', 'offload', 'tunnelOffload'])) {
+    if (c.object(u, `${path}.uplink`, ['interface', 'offload', 'tunnelOffload', 'policy'])) {
       const ifn = c.ifname(u['interface'], `${path}.uplink.interface`);
       const offload = c.bool(u['offload'], `${path}.uplink.offload`, true);
       const tunnelOffload = c.bool(u['tunnelOffload'], `${path}.uplink.tunnelOffload`, false);
       if (tunnelOffload && !offload) c.err(`${path}.uplink.tunnelOffload`, 'needs offload (super-frames reach the uplink only with offload on)');
-      if (ifn !== null) uplink = { interface: ifn, offload, tunnelOffload };
+      // the uplink's own egress scheduler (linkMbps, 802.1p pcpWeights) and cap; guards do not apply to it
+      let qos: QosSpec = {};
+      const pv = u['policy'];
+      if (pv !== undefined && pv !== null && c.object(pv, `${path}.uplink.policy`, QOS_KEYS)) {
+        const r = checkQos(pv, `${path}.uplink.policy`);
+        for (const e of r.errors) c.err(e.path, e.message);
+        qos = r.value;
+      }
+      if (ifn !== null) uplink = { interface: ifn, offload, tunnelOffload, qos };
     }
   }
   const extensions: ExtensionSpec[] = [];
@@ -851,14 +861,17 @@ export function extensionDoc(e: ExtensionSpec): Record<string, unknown> {
   return o;
 }
 
+export function uplinkDoc(up: UplinkSpec): Record<string, unknown> {
+  const u: Record<string, unknown> = { interface: up.interface };
+  if (!up.offload) u['offload'] = false;
+  if (up.tunnelOffload) u['tunnelOffload'] = true;
+  if (Object.keys(up.qos).length > 0) u['policy'] = { ...up.qos };
+  return u;
+}
+
 export function switchDoc(s: SwitchSpec): Record<string, unknown> {
   const o: Record<string, unknown> = { name: s.name };
-  if (s.uplink !== null) {
-    const u: Record<string, unknown> = { interface: s.uplink.interface };
-    if (!s.uplink.offload) u['offload'] = false;
-    if (s.uplink.tunnelOffload) u['tunnelOffload'] = true;
-    o['uplink'] = u;
-  }
+  if (s.uplink !== null) o['uplink'] = uplinkDoc(s.uplink);
   if (s.extensions.length > 0) o['extensions'] = s.extensions.map(extensionDoc);
   o['ports'] = s.ports.map(portDoc);
   return o;

@@ -260,7 +260,7 @@ export class Controller {
     const out: unknown[] = [];
     const id = (name: string): number => rs?.ports.get(name)?.id ?? -1;
     if (s.uplink !== null) {
-      out.push({ name: UPLINK_PORT, interface: { uplink: s.uplink.interface }, ifname: s.uplink.interface, mac: null, vsid: 0, vlan: { mode: 'none' }, up: true, offload: s.uplink.offload, macLimit: 0, kind: 'external', id: id(UPLINK_PORT) });
+      out.push({ name: UPLINK_PORT, interface: { uplink: s.uplink.interface }, ifname: s.uplink.interface, mac: null, vsid: 0, vlan: { mode: 'none' }, up: true, offload: s.uplink.offload, macLimit: 0, kind: 'external', id: id(UPLINK_PORT), ...(Object.keys(s.uplink.qos).length > 0 ? { policy: { ...s.uplink.qos } } : {}) });
     }
     for (const p of s.ports) out.push(this.portInfo(s.name, p, id(p.name)));
     return out;

@@ -175,7 +175,10 @@ export function providerAddressesOf(network: NetworkSpec, host: string | null, s
 function portPlans(s: SwitchSpec, si: number, uplinkMtu: number | null): Map<string, PortPlan> {
   const m = new Map<string, PortPlan>();
   if (s.uplink !== null) {
-    const cfg: PortConfig = { name: UPLINK_PORT, kind: 'external', mac: null, vlan: { mode: 'none' }, vsid: 0, up: true, macLimit: 0 };
+    const cfg: PortConfig = {
+      name: UPLINK_PORT, kind: 'external', mac: null, vlan: { mode: 'none' }, vsid: 0, up: true, macLimit: 0,
+      ...(Object.keys(s.uplink.qos).length > 0 ? { qos: s.uplink.qos } : {}),
+    };
     m.set(UPLINK_PORT, {
       name: UPLINK_PORT,
       path: `switches[${si}].uplink`,
@@ -219,7 +222,7 @@ export class Reconciler {
     for (const rs of this.switches.values()) {
       const up = rs.ports.get(UPLINK_PORT);
       const uplink = up !== undefined && up.spec === null
-        ? { interface: up.open.ifname, offload: up.open.offload, tunnelOffload: up.open.tunnel !== null }
+        ? { interface: up.open.ifname, offload: up.open.offload, tunnelOffload: up.open.tunnel !== null, qos: up.cfg.qos ?? {} }
         : null;
       const ports: PortSpec[] = [];
       for (const rp of rs.ports.values()) if (rp.spec !== null) ports.push(rp.spec);

@@ -156,3 +156,15 @@ describe('switch QoS: 802.1p classes at a scheduled egress', () => {
     assert.deepEqual([...new Set(q.sources.map((s) => `${s.port}/${s.pcp}`))].sort(), ['0/0', '1/0', '1/5']);
   });
 });
+
+describe('switch QoS: the uplink as a scheduled egress', () => {
+  it('VMs with weights 1:3 share an external port with linkMbps 25/75', () => {
+    const { sw, clock, port } = rig({ a: { qos: { minWeight: 1 } }, b: { qos: { minWeight: 3 } }, c: { kind: 'external', qos: { linkMbps: 8 } } });
+    learn(sw, port, { a: MAC_A, b: MAC_B, c: MAC_C });
+    weightedRun(clock, sw, port, 200, ['a', 'b']);
+    const both = weightedRun(clock, sw, port, 5000, ['a', 'b']);
+    const a = both.get(1) ?? 0;
+    const b = both.get(2) ?? 0;
+    assert.ok(Math.abs(a / (a + b) - 0.25) < 0.01, `shares ${a} : ${b}`);
+  });
+});
