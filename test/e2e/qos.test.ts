@@ -181,3 +181,54 @@ print(n)
     assert.ok(Math.abs(share - 0.25) <= 0.25 * 0.15, `PCP 0 share not within 15% of 25%: ${msg}`);
   });
 });
+
+describe('QoS on the uplink (AF_PACKET external port)', { timeout: 300_000 }, () => {
+  let t: Topology;
+  let d: Xswitchd;
+  let vm1: TapVm;
+  let vm2: TapVm;
+  let extNs: string;
+  const extIp = '10.0.0.100';
+  before(async () => {
+    t = Topology.create();
+    const h1 = await t.addNs('h1');
+    extNs = await t.addNs('ext');
+    const upEnd = t.ifname('up');
+    await t.veth({ ns: h1, name: upEnd }, { ns: extNs, name: 'eth0' });
+    await t.sysctl(h1, `net.ipv6.conf.${upEnd}.disable_ipv6`, 1);
+    await t.execOk(extNs, ['ethtool', '-K', 'eth0', 'tx', 'off']);
+    await t.configureVmLink(extNs, 'eth0', { mac: '02:00:00:00:00:64', cidr: `${extIp}/24` });
+    d = await Xswitchd.start(t, h1);
+    [vm1, vm2] = (await makeTapVms(t, 2)) as [TapVm, TapVm];
+    await d.applyOk({
+      host: 'h1',
+      switches: [{
+        name: 'sw0',
+        uplink: { interface: upEnd, policy: { linkMbps: LINK_MBPS } },
+        ports: [tapPortDoc(vm1, { policy: { minWeight: 1 } }), tapPortDoc(vm2, { policy: { minWeight: 3 } })],
+      }],
+    });
+    await plugTapVms(d, [vm1, vm2]);
+    for (const vm of [vm1, vm2]) assert.ok(await pingUntilReply(t, vm.ns, extIp), `${vm.name} -> ext\n${d.logTail()}`);
+  });
+  after(async () => {
+    await t?.cleanup();
+  });
+
+  it(`weights 1:3 share an uplink with linkMbps ${LINK_MBPS} 25/75 within 15%`, async (tc) => {
+    const [r1, r3] = await Promise.all([
+      iperf3(t, extNs, extIp, vm1.ns, { seconds: 5 }),
+      iperf3(t, extNs, extIp, vm2.ns, { seconds: 5 }),
+    ]);
+    assert.ok(r1.ok && r3.ok, `iperf3: ${r1.error ?? ''} ${r3.error ?? ''}\n${d.logTail()}`);
+    const a = middleMbps(r1);
+    const b = middleMbps(r3);
+    const share = a / (a + b);
+    const msg = `uplink: weight 1: ${a.toFixed(1)} Mbit/s, weight 3: ${b.toFixed(1)} Mbit/s, share ${(share * 100).toFixed(1)}%`;
+    tc.diagnostic(msg);
+    console.log(`qos e2e: ${msg}`);
+    assert.ok(Math.abs(share - 0.25) <= 0.25 * 0.15, `share of weight 1 not within 15% of 25%: ${msg}`);
+    const ports = await d.portList('sw0');
+    assert.deepEqual((ports.find((p) => p.name === 'uplink') as unknown as { policy?: unknown }).policy, { linkMbps: LINK_MBPS });
+  });
+});
