@@ -287,6 +287,13 @@ describe('xsctl against xswitchd', () => {
     assert.deepEqual(Object.keys(counters.ports), ['vm2']);
     assert.match(xsctl('counters', 'sw1').stdout, /^PORT\s+RX-FRAMES\s+RX-BYTES\s+TX-FRAMES\s+TX-BYTES\s+DROPS\nvm1\s+/);
     assert.equal(xsctl('counters', 'sw1', 'nope').code, 1);
+    // QoS flags merge into the port's policy; 0 removes one; the counters show a QOS table for ports with QoS
+    assert.equal(xsctl('port', 'set', 'sw1', 'vm1', '--max-mbps', '50', '--min-weight', '3', '--link-mbps', '100').code, 0);
+    assert.equal(xsctl('port', 'set', 'sw1', 'vm1', '--pcp-weights', '1,2').code, 1, 'eight weights');
+    assert.equal(xsctl('port', 'set', 'sw1', 'vm1', '--link-mbps', '0').code, 0);
+    assert.deepEqual((okJson<(P & { policy?: unknown })[]>('port', 'list', 'sw1')).find((p) => p.name === 'vm1')?.policy, { maxMbps: 50, minWeight: 3 });
+    assert.match(xsctl('port', 'list', 'sw1').stdout, /max=50Mbps min-weight=3/);
+    assert.match(xsctl('counters', 'sw1').stdout, /\nQOS\nPORT\s+THROTTLES\s+QUEUED\s+DEQUEUED\s+WAITING\s+QUEUE-DROPS\s+SOURCES\nvm1\s+0\s+0/);
 
     const exported = xsctl('--json', 'export').stdout;
     assert.equal(await stopDaemon(), 0, 'clean shutdown');
