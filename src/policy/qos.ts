@@ -17,6 +17,10 @@
 // queues (preallocated slots, a ring each) and drained by deficit round robin, paced by a link token bucket. A source
 // whose queue is full is not read (back-pressure again, so TCP is not cut by tail drops); without contention one
 // source gets the whole link (DRR is work-conserving).
+// 802.1p classes (pcpWeights) key the queues by source and PCP; a class's quantum is its weight split among its
+// backlogged sources by their weights, so classes share the link as DCB ETS does whatever their source counts.
+// The external port takes the same scheduler (`uplink: { policy: { linkMbps, pcpWeights } }`).
+// Frames the switch originates (trusted, no input port) bypass the scheduler.
 // GSO super-frames count by their bytes on the wire: payload plus headers of every segment.
 
 import { Batch, GSO_NONE, HEADROOM, slotSizeFor, type FrameMeta } from '../dataplane/frame.js';
@@ -445,16 +449,4 @@ export function checkQos(v: Record<string, unknown>, path: string): { value: Qos
     errors.push({ path: `${path}.maxBurstKB`, message: 'needs maxMbps' });
   }
   return { value: (pcpWeights === undefined ? out : { ...out, pcpWeights }) as QosSpec, errors };
-}
-
-/** One line for tables: "max 50M burst 64K, weight 3, link 100M", or "-". */
-export function qosText(s: QosSpec | undefined): string {
-  if (s === undefined) return '-';
-  const parts: string[] = [];
-  if (s.maxMbps !== undefined) parts.push(`max ${s.maxMbps}M${s.maxBurstKB !== undefined ? ` burst ${s.maxBurstKB}K` : ''}`);
-  if (s.minWeight !== undefined) parts.push(`weight ${s.minWeight}`);
-  if (s.minMbps !== undefined) parts.push(`min ${s.minMbps}M`);
-  if (s.linkMbps !== undefined) parts.push(`link ${s.linkMbps}M`);
-  if (s.pcpWeights !== undefined) parts.push(`pcp ${s.pcpWeights.join(':')}`);
-  return parts.length === 0 ? '-' : parts.join(', ');
 }
