@@ -299,6 +299,13 @@ describe('xsctl against xswitchd', () => {
     assert.equal(xsctl('port', 'set', 'sw1', 'vm1', '--mirror', 'none').code, 0);
     assert.deepEqual(mirrors(), [['vm1', 'none'], ['vm2', 'none'], ['host', 'destination']]);
     assert.equal(xsctl('port', 'set', 'sw1', 'host', '--mirror', 'none').code, 0);
+    // QoS flags merge into the port's policy; 0 removes one; the counters show a QOS table for ports with QoS
+    assert.equal(xsctl('port', 'set', 'sw1', 'vm1', '--max-mbps', '50', '--min-weight', '3', '--link-mbps', '100').code, 0);
+    assert.equal(xsctl('port', 'set', 'sw1', 'vm1', '--pcp-weights', '1,2').code, 1, 'eight weights');
+    assert.equal(xsctl('port', 'set', 'sw1', 'vm1', '--link-mbps', '0').code, 0);
+    assert.deepEqual((okJson<(P & { policy?: unknown })[]>('port', 'list', 'sw1')).find((p) => p.name === 'vm1')?.policy, { maxMbps: 50, minWeight: 3 });
+    assert.match(xsctl('port', 'list', 'sw1').stdout, /max=50Mbps min-weight=3/);
+    assert.match(xsctl('counters', 'sw1').stdout, /\nQOS\nPORT\s+THROTTLES\s+QUEUED\s+DEQUEUED\s+WAITING\s+QUEUE-DROPS\s+SOURCES\nvm1\s+0\s+0/);
 
     const exported = xsctl('--json', 'export').stdout;
     assert.equal(await stopDaemon(), 0, 'clean shutdown');

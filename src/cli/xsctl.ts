@@ -26,6 +26,8 @@ export const USAGE = `usage: xsctl [--socket PATH] [--json] COMMAND ...     (env
            [--vsid N] [--mac-limit N] [--offload|--no-offload]
            [--dhcp-guard on|off] [--router-guard on|off] [--mac-spoofing on|off] [--storm-limit PPS]
            [--trust-priority on|off] [--pvlan isolated:PRIMARY:SECONDARY | community:P:S | promiscuous:P[:S,S...]]
+           [--max-mbps N [--max-burst-kb N]] [--min-weight 1..100 | --min-mbps N] [--link-mbps N]   (0 = off)
+           [--pcp-weights W0,W1,...,W7 | none]   (802.1p classes at this port's scheduler)
   ext add SWITCH NAME --path FILE [--config JSON] [--disabled] [--position N]
   ext del SWITCH NAME | ext enable SWITCH NAME | ext disable SWITCH NAME | ext list SWITCH
   ext order SWITCH NAME,NAME,...          new full order (capture*, filter*, forwarding?)
@@ -388,16 +390,29 @@ async function command(words: string[], c: ApiClient, json: boolean, ctx: CliEnv
         const out = table(['PORT', 'RX-FRAMES', 'RX-BYTES', 'TX-FRAMES', 'TX-BYTES', 'DROPS'], rows);
         const sc = isRecord(r['switch']) ? r['switch'] : {};
         const gro = isRecord(sc['gro']) ? sc['gro'] : null;
-        if (port !== undefined) return out;
+        const qos = qosCountersText(isRecord(r['ports']) ? r['ports'] : {});
+        if (port !== undefined) return out + qos;
         let tail = out.endsWith('\n') ? out : `${out}\n`;
         if (gro !== null) tail += `GRO (switch ${sw!}): ${str(gro['segments'])} segments coalesced into ${str(gro['superFrames'])} super-frames\n`;
         if (typeof sc['mirrored'] === 'number') tail += `MIRRORED (switch ${sw!}): ${str(sc['mirrored'])} copies sent to mirror destinations\n`;
-        return tail;
+        return tail + qos;
       });
     }
     default:
       throw new UsageError(`unknown command ${cmd!}`);
   }
+}
+
+/** Ports with QoS (src/policy/qos.ts): reads paused, policed, scheduler queue counts. */
+function qosCountersText(ports: Record<string, unknown>): string {
+  const rows: string[][] = [];
+  for (const [n, x] of Object.entries(ports)) {
+    const q = isRecord(x) && isRecord(x['qos']) ? x['qos'] : null;
+    if (q === null) continue;
+    const srcs = Array.isArray(q['sources']) ? q['sources'].filter(isRecord).map((s) => `#${str(s['port'])}${typeof s['pcp'] === 'number' ? `/p${s['pcp']}` : ''}(w${str(s['weight'])}):${str(s['dequeued'])}`).join(' ') : '';
+    rows.push([n, str(q['throttles']), str(q['queued']), str(q['dequeued']), str(q['waiting']), str(q['queueDrops']), srcs === '' ? '-' : srcs]);
+  }
+  return rows.length === 0 ? '' : `QOS\n${table(['PORT', 'THROTTLES', 'QUEUED', 'DEQUEUED', 'WAITING', 'QUEUE-DROPS', 'SOURCES'], rows)}`;
 }
 
 function aclText(b: unknown): string {
@@ -563,6 +578,13 @@ function policyFlags(a: Args): Record<string, unknown> | undefined {
   onOff('--trust-priority', 'trustPriority');
   const storm = a.int('--storm-limit');
   if (storm !== undefined) out['stormLimit'] = storm;
+  // QoS (src/policy/qos.ts): 0 removes the setting
+  const pcp = a.value('--pcp-weights');
+  if (pcp !== undefined) out['pcpWeights'] = pcp === 'none' ? null : pcp.split(',').map((x) => Number(x));
+  for (const [flag, key] of [['--max-mbps', 'maxMbps'], ['--max-burst-kb', 'maxBurstKB'], ['--min-weight', 'minWeight'], ['--min-mbps', 'minMbps'], ['--link-mbps', 'linkMbps']] as const) {
+    const n = a.int(flag);
+    if (n !== undefined) out[key] = n === 0 ? null : n;
+  }
   return Object.keys(out).length === 0 ? undefined : out;
 }
 

@@ -36,14 +36,14 @@ describe('validateDocument', () => {
     assert.equal(sw.ports[0]!.vsid, 0);
     assert.deepEqual(sw.ports[2]!.vlan, { mode: 'none' });
     assert.equal(sw.extensions[0]!.enabled, true);
-    assert.deepEqual(sw.uplink, { interface: 'eth1', offload: true, tunnelOffload: false });
+    assert.deepEqual(sw.uplink, { interface: 'eth1', offload: true, tunnelOffload: false, qos: {} });
   });
 
   it('uplink.tunnelOffload: opt-in, boolean, needs offload, and round-trips', () => {
     const doc = (uplink: unknown): unknown => ({ switches: [{ name: 'sw0', uplink, ports: [] }] });
     const v = validateDocument(doc({ interface: 'up0', tunnelOffload: true }));
     assert.ok(v.ok, JSON.stringify(v));
-    assert.deepEqual(v.value.switches[0]!.uplink, { interface: 'up0', offload: true, tunnelOffload: true });
+    assert.deepEqual(v.value.switches[0]!.uplink, { interface: 'up0', offload: true, tunnelOffload: true, qos: {} });
     const out = toDocument(v.value) as { switches: { uplink: unknown }[] };
     assert.deepEqual(out.switches[0]!.uplink, { interface: 'up0', tunnelOffload: true });
     const again = validateDocument(JSON.parse(JSON.stringify(out)));
@@ -109,29 +109,42 @@ describe('validateDocument', () => {
     assert.equal(e.size, 15, [...e.keys()].join('\n'));
   });
 
-  it('takes guards, mirror and acls; QoS policy keys are not supported yet', () => {
-    const e = errorsOf({ network: { routingDomains: [] }, switches: [{ name: 's', ports: [{ name: 'p', interface: { tap: 't' }, policy: { maxMbps: 100, mirror: 'source', dhcpGuard: true }, acls: [] }] }] });
-    assert.equal(e.has('network'), false, 'network: is supported');
-    assert.match(e.get('switches[0].ports[0].policy.maxMbps')!, /not supported yet/);
-    assert.equal(e.has('switches[0].ports[0].policy.mirror'), false, 'mirror is supported');
-    assert.equal(e.has('switches[0].ports[0].policy.dhcpGuard'), false, 'guards are supported');
-    assert.equal(e.has('switches[0].ports[0].acls'), false, 'acls: are supported');
+  it('takes guards, mirror, QoS and acls; checks QoS values', () => {
+    const all = validateDocument({ network: { routingDomains: [] }, switches: [{ name: 's', ports: [{ name: 'p', interface: { tap: 't' }, policy: { maxMbps: 100, mirror: 'source', dhcpGuard: true }, acls: [] }] }] });
+    assert.ok(all.ok, JSON.stringify(all));
+    const q = errorsOf({ switches: [{ name: 's', ports: [{ name: 'p', interface: { tap: 't' }, policy: { maxMbps: 0, minWeight: 101, minMbps: 5, linkMbps: 'fast' } }] }] });
+    assert.match(q.get('switches[0].ports[0].policy.maxMbps')!, /1\.\.400000/);
+    assert.match(q.get('switches[0].ports[0].policy.minWeight')!, /1\.\.100/);
+    assert.match(q.get('switches[0].ports[0].policy.linkMbps')!, /Mbit/);
+    const ok = validateDocument({ switches: [{ name: 's', ports: [{ name: 'p', interface: { tap: 't' }, policy: { maxMbps: 50, minWeight: 3, linkMbps: 100, dhcpGuard: true } }] }] });
+    assert.ok(ok.ok, JSON.stringify(ok));
+    const up = validateDocument({ switches: [{ name: 's', uplink: { interface: 'up0', policy: { linkMbps: 1000, pcpWeights: [1, 1, 1, 2, 1, 4, 1, 1] } } }] });
+    assert.ok(up.ok, JSON.stringify(up));
+    if (up.ok) assert.deepEqual(up.value.switches[0]!.uplink!.qos, { linkMbps: 1000, pcpWeights: [1, 1, 1, 2, 1, 4, 1, 1] });
+    const bad = errorsOf({ switches: [{ name: 's', uplink: { interface: 'up0', policy: { dhcpGuard: true, pcpWeights: [1, 2] } } }] });
+    assert.match(bad.get('switches[0].uplink.policy.dhcpGuard')!, /unknown key/);
+    assert.ok(bad.has('switches[0].uplink.policy.pcpWeights'));
+    if (ok.ok) {
+      assert.deepEqual(ok.value.switches[0]!.ports[0]!.qos, { maxMbps: 50, minWeight: 3, linkMbps: 100 });
+      assert.deepEqual(portDoc(ok.value.switches[0]!.ports[0]!)['policy'], { dhcpGuard: true, maxMbps: 50, minWeight: 3, linkMbps: 100 });
+    }
   });
 
-  it('uplink.mirror: source / destination / none, round-trips, bad values refused', () => {
+  it('uplink.policy.mirror: source / destination / none, round-trips, bad values refused', () => {
     const doc = (uplink: unknown): unknown => ({ switches: [{ name: 'sw0', uplink, ports: [] }] });
-    const v = validateDocument(doc({ interface: 'up0', mirror: 'source' }));
+    const v = validateDocument(doc({ interface: 'up0', policy: { mirror: 'source' } }));
     assert.ok(v.ok, JSON.stringify(v));
-    assert.deepEqual(v.value.switches[0]!.uplink, { interface: 'up0', offload: true, tunnelOffload: false, mirror: 'source' });
+    assert.deepEqual(v.value.switches[0]!.uplink, { interface: 'up0', offload: true, tunnelOffload: false, qos: {}, mirror: 'source' });
     const out = toDocument(v.value) as { switches: { uplink: unknown }[] };
-    assert.deepEqual(out.switches[0]!.uplink, { interface: 'up0', mirror: 'source' });
+    assert.deepEqual(out.switches[0]!.uplink, { interface: 'up0', policy: { mirror: 'source' } });
     const again = validateDocument(JSON.parse(JSON.stringify(out)));
     assert.ok(again.ok);
     assert.deepEqual(again.value, v.value);
-    const none = validateDocument(doc({ interface: 'up0', mirror: 'none' }));
+    const none = validateDocument(doc({ interface: 'up0', policy: { mirror: 'none' } }));
     assert.ok(none.ok);
-    assert.deepEqual(none.value.switches[0]!.uplink, { interface: 'up0', offload: true, tunnelOffload: false });
-    assert.match(errorsOf(doc({ interface: 'up0', mirror: 'out' })).get('switches[0].uplink.mirror')!, /must be source, destination or none/);
+    assert.deepEqual(none.value.switches[0]!.uplink, { interface: 'up0', offload: true, tunnelOffload: false, qos: {} });
+    assert.match(errorsOf(doc({ interface: 'up0', policy: { mirror: 'out' } })).get('switches[0].uplink.policy.mirror')!, /must be source, destination or none/);
+    assert.match(errorsOf(doc({ interface: 'up0', mirror: 'source' })).get('switches[0].uplink.mirror')!, /unknown key/);
   });
 
   it('validates policy.mirror, normalizes it, and round-trips', () => {

@@ -24,6 +24,7 @@ import {
 import { formatMac, isMulticastMac, parseMac } from '../wire/ethernet.js';
 import { type AclSpec, checkAcls } from '../policy/acl.js';
 import { checkExtendedAcls, type ExtendedAclSpec } from '../policy/extended-acl.js';
+import { checkQos, QOS_KEYS, type QosSpec } from '../policy/qos.js';
 import { checkPolicy, checkPrivateVlan, checkPrivateVlansAcross, privateVlanDoc } from '../policy/config.js';
 import { type PortPolicy, policyDoc } from '../policy/policy.js';
 import type { PrivateVlanConfig } from '../policy/pvlan.js';
@@ -64,6 +65,8 @@ export interface PortSpec {
   readonly policy: PortPolicy | null;
   /** `policy: { mirror }`: port mirroring (src/policy/mirror.ts); 'none' when absent. */
   readonly mirror: MirrorMode;
+  /** QoS keys of the same `policy:` object (src/policy/qos.ts); {} when none. */
+  readonly qos: QosSpec;
 }
 
 export interface ExtensionSpec {
@@ -94,10 +97,12 @@ export interface UplinkSpec {
   readonly interface: string;
   readonly offload: boolean;
   readonly tunnelOffload: boolean;
-  /** Port mirroring of the external port (src/policy/mirror.ts); 'none' when absent. With network virtualization
-   *  a source uplink copies the customer frames (decapsulated in, before encapsulation out); a destination uplink
-   *  gets no copies (its sends belong to the virtualization layer). Absent = none. */
+  /** Port mirroring of the external port (`uplink.policy.mirror`, src/policy/mirror.ts); 'none' when absent. With
+   *  network virtualization a source uplink copies the customer frames (decapsulated in, before encapsulation
+   *  out); a destination uplink gets no copies (its sends belong to the virtualization layer). Absent = none. */
   readonly mirror?: MirrorMode;
+  /** `policy:` of the external port: QoS keys only (linkMbps, pcpWeights, maxMbps; src/policy/qos.ts); {} = none. */
+  readonly qos: QosSpec;
 }
 
 export interface SwitchSpec {
@@ -351,11 +356,13 @@ function checkPort(c: Checker, v: unknown, path: string): PortSpec | null {
   const policy = checkPolicy(v['policy'], `${path}.policy`, hasMac, (p, m) => c.err(p, m));
   const pv = v['policy'];
   const mirror = isRecord(pv) ? checkMirror(c, pv['mirror'], `${path}.policy.mirror`) : 'none';
+  const qos = isRecord(pv) ? checkQos(pv, `${path}.policy`) : { value: {}, errors: [] };
+  for (const e of qos.errors) c.err(e.path, e.message);
   if (c.errors.length !== before || name === null || iface === null) return null;
-  return { name, interface: iface, mac, vlan, vsid, offload, up, macLimit, policy, acls: acls.value, extendedAcls: extendedAcls.value, mirror };
+  return { name, interface: iface, mac, vlan, vsid, offload, up, macLimit, policy, qos: qos.value, acls: acls.value, extendedAcls: extendedAcls.value, mirror };
 }
 
-/** `policy.mirror` of a port or `uplink.mirror`: source | destination | none (Hyper-V PortMirroring). */
+/** `policy.mirror` of a port or of the uplink: source | destination | none (Hyper-V PortMirroring). */
 function checkMirror(c: Checker, m: unknown, path: string): MirrorMode {
   if (m === undefined || m === null) return 'none';
   if (typeof m === 'string' && (MIRROR_MODES as readonly string[]).includes(m)) return m as MirrorMode;
@@ -387,13 +394,22 @@ function checkSwitch(c: Checker, v: unknown, path: string): SwitchSpec | null {
   let uplink: UplinkSpec | null = null;
   if (v['uplink'] !== undefined && v['uplink'] !== null) {
     const u = v['uplink'];
-    if (c.object(u, `${path}.uplink`, ['interface', 'offload', 'tunnelOffload', 'mirror'])) {
+    if (c.object(u, `${path}.uplink`, ['interface', 'offload', 'tunnelOffload', 'policy'])) {
       const ifn = c.ifname(u['interface'], `${path}.uplink.interface`);
       const offload = c.bool(u['offload'], `${path}.uplink.offload`, true);
       const tunnelOffload = c.bool(u['tunnelOffload'], `${path}.uplink.tunnelOffload`, false);
       if (tunnelOffload && !offload) c.err(`${path}.uplink.tunnelOffload`, 'needs offload (super-frames reach the uplink only with offload on)');
-      const mirror = checkMirror(c, u['mirror'], `${path}.uplink.mirror`);
-      if (ifn !== null) uplink = { interface: ifn, offload, tunnelOffload, ...(mirror !== 'none' ? { mirror } : {}) };
+      // the uplink's own egress scheduler (linkMbps, 802.1p pcpWeights), cap and mirroring; guards do not apply to it
+      let qos: QosSpec = {};
+      let mirror: MirrorMode = 'none';
+      const pv = u['policy'];
+      if (pv !== undefined && pv !== null && c.object(pv, `${path}.uplink.policy`, [...QOS_KEYS, 'mirror'])) {
+        const r = checkQos(pv, `${path}.uplink.policy`);
+        for (const e of r.errors) c.err(e.path, e.message);
+        qos = r.value;
+        mirror = checkMirror(c, pv['mirror'], `${path}.uplink.policy.mirror`);
+      }
+      if (ifn !== null) uplink = { interface: ifn, offload, tunnelOffload, qos, ...(mirror !== 'none' ? { mirror } : {}) };
     }
   }
   const extensions: ExtensionSpec[] = [];
@@ -981,8 +997,8 @@ export function portDoc(p: PortSpec): Record<string, unknown> {
   if (!p.offload) o['offload'] = false;
   if (!p.up) o['up'] = false;
   if (p.macLimit !== 0) o['macLimit'] = p.macLimit;
-  if (p.policy !== null || p.mirror !== 'none') {
-    o['policy'] = { ...(p.policy !== null ? policyDoc(p.policy) : {}), ...(p.mirror !== 'none' ? { mirror: p.mirror } : {}) };
+  if (p.policy !== null || Object.keys(p.qos).length > 0 || p.mirror !== 'none') {
+    o['policy'] = { ...(p.policy !== null ? policyDoc(p.policy) : {}), ...p.qos, ...(p.mirror !== 'none' ? { mirror: p.mirror } : {}) };
   }
   if (p.acls.length > 0) o['acls'] = p.acls.map((r) => ({ ...r }));
   if (p.extendedAcls.length > 0) o['extendedAcls'] = p.extendedAcls.map((r) => ({ ...r }));
@@ -996,15 +1012,18 @@ export function extensionDoc(e: ExtensionSpec): Record<string, unknown> {
   return o;
 }
 
+export function uplinkDoc(up: UplinkSpec): Record<string, unknown> {
+  const u: Record<string, unknown> = { interface: up.interface };
+  if (!up.offload) u['offload'] = false;
+  if (up.tunnelOffload) u['tunnelOffload'] = true;
+  const mirror = up.mirror !== undefined && up.mirror !== 'none' ? { mirror: up.mirror } : {};
+  if (Object.keys(up.qos).length > 0 || 'mirror' in mirror) u['policy'] = { ...up.qos, ...mirror };
+  return u;
+}
+
 export function switchDoc(s: SwitchSpec): Record<string, unknown> {
   const o: Record<string, unknown> = { name: s.name };
-  if (s.uplink !== null) {
-    const u: Record<string, unknown> = { interface: s.uplink.interface };
-    if (!s.uplink.offload) u['offload'] = false;
-    if (s.uplink.tunnelOffload) u['tunnelOffload'] = true;
-    if (s.uplink.mirror !== undefined && s.uplink.mirror !== 'none') u['mirror'] = s.uplink.mirror;
-    o['uplink'] = u;
-  }
+  if (s.uplink !== null) o['uplink'] = uplinkDoc(s.uplink);
   if (s.extensions.length > 0) o['extensions'] = s.extensions.map(extensionDoc);
   o['ports'] = s.ports.map(portDoc);
   return o;

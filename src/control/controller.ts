@@ -260,14 +260,14 @@ export class Controller {
     const out: unknown[] = [];
     const id = (name: string): number => rs?.ports.get(name)?.id ?? -1;
     if (s.uplink !== null) {
-      out.push({ name: UPLINK_PORT, interface: { uplink: s.uplink.interface }, ifname: s.uplink.interface, mac: null, vsid: 0, vlan: { mode: 'none' }, up: true, offload: s.uplink.offload, macLimit: 0, kind: 'external', mirror: s.uplink.mirror ?? 'none', id: id(UPLINK_PORT) });
+      out.push({ name: UPLINK_PORT, interface: { uplink: s.uplink.interface }, ifname: s.uplink.interface, mac: null, vsid: 0, vlan: { mode: 'none' }, up: true, offload: s.uplink.offload, macLimit: 0, kind: 'external', mirror: s.uplink.mirror ?? 'none', id: id(UPLINK_PORT), ...(Object.keys(s.uplink.qos).length > 0 ? { policy: { ...s.uplink.qos } } : {}) });
     }
     for (const p of s.ports) out.push(this.portInfo(s.name, p, id(p.name)));
     return out;
   }
 
   private portInfo(sw: string, p: PortSpec, id: number): unknown {
-    return { name: p.name, interface: { ...p.interface }, ifname: portIfname(sw, p), mac: p.mac, vsid: p.vsid, vlan: { ...p.vlan }, up: p.up, offload: p.offload, macLimit: p.macLimit, kind: 'internal' in p.interface ? 'internal' : 'vm', mirror: p.mirror, id, ...(p.policy !== null ? { policy: { ...p.policy } } : {}) };
+    return { name: p.name, interface: { ...p.interface }, ifname: portIfname(sw, p), mac: p.mac, vsid: p.vsid, vlan: { ...p.vlan }, up: p.up, offload: p.offload, macLimit: p.macLimit, kind: 'internal' in p.interface ? 'internal' : 'vm', mirror: p.mirror, id, ...(p.policy !== null || Object.keys(p.qos).length > 0 ? { policy: { ...p.policy, ...p.qos } } : {}) };
   }
 
   extensionList(s: SwitchSpec): unknown[] {

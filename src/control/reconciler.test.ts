@@ -267,13 +267,13 @@ describe('Reconciler', () => {
     assert.deepEqual(tunnelNames('br'), names, 'deterministic');
     assert.notEqual(tunnelNames('br2').bridge, names.bridge);
     assert.deepEqual(h.opened.map((o) => o.spec), [{ role: 'external', backend: 'packet', ifname: 'eth9', offload: true, tunnel: names }]);
-    assert.deepEqual(h.r.running.switches[0]!.uplink, { interface: 'eth9', offload: true, tunnelOffload: true });
+    assert.deepEqual(h.r.running.switches[0]!.uplink, { interface: 'eth9', offload: true, tunnelOffload: true, qos: {} });
     assert.deepEqual((await h.r.reconcile(desired(doc(true)))).ok && h.opened.length, 1, 'unchanged: nothing re-opened');
     const res = await h.r.reconcile(desired(doc(false)));
     assert.ok(res.ok);
     assert.deepEqual(res.actions.map((a) => `${a.op} ${'port' in a ? a.port : ''}`), ['remove-port uplink', 'add-port uplink']);
     assert.deepEqual(h.opened[1]!.spec.tunnel, null);
-    assert.deepEqual(h.r.running.switches[0]!.uplink, { interface: 'eth9', offload: true, tunnelOffload: false });
+    assert.deepEqual(h.r.running.switches[0]!.uplink, { interface: 'eth9', offload: true, tunnelOffload: false, qos: {} });
   });
 
   it('clears a fault-disable on request', async () => {

@@ -162,6 +162,7 @@ export function portConfig(sp: PortSpec): PortConfig {
     ...(sp.extendedAcls.length > 0 ? { extendedAcls: sp.extendedAcls } : {}),
     ...(sp.policy !== null ? { policy: sp.policy } : {}),
     ...(sp.mirror !== 'none' ? { mirror: sp.mirror } : {}),
+    ...(Object.keys(sp.qos).length > 0 ? { qos: sp.qos } : {}),
   };
 }
 
@@ -178,6 +179,7 @@ function portPlans(s: SwitchSpec, si: number, uplinkMtu: number | null): Map<str
     const cfg: PortConfig = {
       name: UPLINK_PORT, kind: 'external', mac: null, vlan: { mode: 'none' }, vsid: 0, up: true, macLimit: 0,
       ...(s.uplink.mirror !== undefined && s.uplink.mirror !== 'none' ? { mirror: s.uplink.mirror } : {}),
+      ...(Object.keys(s.uplink.qos).length > 0 ? { qos: s.uplink.qos } : {}),
     };
     m.set(UPLINK_PORT, {
       name: UPLINK_PORT,
@@ -222,7 +224,7 @@ export class Reconciler {
     for (const rs of this.switches.values()) {
       const up = rs.ports.get(UPLINK_PORT);
       const uplink = up !== undefined && up.spec === null
-        ? { interface: up.open.ifname, offload: up.open.offload, tunnelOffload: up.open.tunnel !== null,
+        ? { interface: up.open.ifname, offload: up.open.offload, tunnelOffload: up.open.tunnel !== null, qos: up.cfg.qos ?? {},
           ...(up.cfg.mirror !== undefined && up.cfg.mirror !== 'none' ? { mirror: up.cfg.mirror } : {}) }
         : null;
       const ports: PortSpec[] = [];

@@ -6,7 +6,7 @@ import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
 import type { NetworkSpec } from '../virtualization/model.js';
 import {
-  type ConfigError, type Desired, EMPTY_DESIRED, extensionDoc, isEmptyNetwork, lookupRecordDoc, portDoc, providerAddressDoc,
+  type ConfigError, type Desired, EMPTY_DESIRED, extensionDoc, isEmptyNetwork, lookupRecordDoc, portDoc, providerAddressDoc, uplinkDoc,
   routingDomainDoc, validateDocument,
 } from './config.js';
 
@@ -124,7 +124,7 @@ export function desiredToObjects(prefix: string, d: Desired): Map<string, unknow
   m.set(`${prefix}meta`, { switches: d.switches.map((s) => s.name) });
   for (const s of d.switches) {
     const sw: Record<string, unknown> = { name: s.name, ports: s.ports.map((p) => p.name), extensions: s.extensions.map(extensionDoc) };
-    if (s.uplink !== null) sw['uplink'] = s.uplink;
+    if (s.uplink !== null) sw['uplink'] = uplinkDoc(s.uplink);
     m.set(`${prefix}switches/${s.name}`, sw);
     for (const p of s.ports) m.set(`${prefix}switches/${s.name}/ports/${p.name}`, portDoc(p));
   }

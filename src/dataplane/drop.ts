@@ -35,6 +35,9 @@ export const DROP_REASONS = {
   'pvlan-blocked': 'private VLAN: destination not reachable from this isolated/community port',
   // port mirroring (src/policy/mirror.ts)
   'mirror-tx-full': 'a mirror destination port could not take a copy (queue full); the original frame is not affected',
+  // QoS (src/policy/qos.ts)
+  'qos-queue-full': "the destination port's scheduler queue (maxMbps / linkMbps) for this source was full (only the uplink's frames: other sources are read no faster)",
+  'qos-flushed': 'waiting in a scheduler queue when its port or its linkMbps went away',
   // network virtualization (src/virtualization)
   'bad-encap': 'malformed NVGRE/GRE or VXLAN packet on the underlay (flags, protocol, lengths, outer fragment)',
   'unknown-vsid': 'tunnel packet or frame for a VSID that has no virtual subnet on this host',

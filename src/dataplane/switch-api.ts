@@ -8,6 +8,7 @@ import type { AclSpec } from '../policy/acl.js';
 import type { ExtendedAclSpec } from '../policy/extended-acl.js';
 import type { PortAclStatus } from '../policy/port-acl.js';
 import type { MirrorMode } from '../policy/mirror.js';
+import type { QosSpec } from '../policy/qos.js';
 import type { Clock, PortId } from './types.js';
 import type { VirtualizationStatus } from '../virtualization/api.js';
 import type { HostNetworkInput } from '../virtualization/model.js';
@@ -41,6 +42,8 @@ export interface PortConfig {
   readonly policy?: PortPolicy;
   /** Port mirroring (src/policy/mirror.ts): copy this port's traffic (source), receive copies (destination). */
   readonly mirror?: MirrorMode;
+  /** QoS (src/policy/qos.ts): maximum bandwidth, minimum weight, link capacity as an egress; changed live. */
+  readonly qos?: QosSpec;
 }
 
 export interface SwitchOptions {
@@ -88,6 +91,20 @@ export interface PortCounters {
   gro?: { segments: number; superFrames: number };
   /** Switch totals only: mirror copies sent to destination ports (a segmented GSO copy counts each segment). */
   mirrored?: number;
+  /** Ports with QoS only (src/policy/qos.ts). */
+  qos?: QosCounters;
+}
+
+export interface QosCounters {
+  /** Times reading from this port stopped for its maximum bandwidth or a full scheduler queue. */
+  throttles: number;
+  /** As a scheduled egress (maxMbps / linkMbps): frames queued, sent on (dequeued), waiting now, dropped (queue full). */
+  queued: number;
+  dequeued: number;
+  waiting: number;
+  queueDrops: number;
+  /** Per source port at this egress: its weight and frames queued / dequeued. */
+  sources: { port: number; pcp: number | null; weight: number; queued: number; dequeued: number; waiting: number }[];
 }
 
 export interface MacEntry {

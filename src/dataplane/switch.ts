@@ -23,6 +23,7 @@ import type {
   MacEntry,
   PortConfig,
   PortCounters,
+  QosCounters,
   SwitchApi,
   SwitchOptions,
 } from './switch-api.js';
@@ -33,6 +34,7 @@ import { Virtualization } from '../virtualization/layer.js';
 import type { HostNetworkInput } from '../virtualization/model.js';
 import type { PortAclStatus } from '../policy/port-acl.js';
 import { MIRROR_DESTINATION, MIRROR_SOURCE, collectMirror, isMirrored, takesCopy } from '../policy/mirror.js';
+import { EgressScheduler, PortQos, wireBytes } from '../policy/qos.js';
 import { PortVlan, classifyIngress, egressTci, popTag, pushTag, type IngressPort } from './vlan.js';
 
 /** Batches one port may run per wake-up before the others get a turn. */
@@ -124,6 +126,10 @@ export class Switch implements SwitchApi {
   private mirrorActive = false;
   private mirrored = 0;
   private mirroring = false;
+  /** QoS state by port id (src/policy/qos.ts); qosOn: any port has some; the ports with a scheduler. */
+  private readonly qos: (PortQos | undefined)[] = [];
+  private qosOn = false;
+  private qosScheds: PortState[] = [];
 
   constructor(opts: SwitchOptions) {
     this.name = opts.name;
@@ -171,6 +177,7 @@ export class Switch implements SwitchApi {
     const txCap = Math.max(this.batchSize, this.injectCapacity);
     const p = new PortState(id, backend, cfg, this.batchSize, txCap, (q) => this.service(q));
     this.ports.add(p);
+    this.qosConfigure(p);
     this.local.refresh();
     this.refreshMirror();
     this.macs.setPortLimit(id, cfg.macLimit);
@@ -191,6 +198,7 @@ export class Switch implements SwitchApi {
       JSON.stringify(was.vlan) !== JSON.stringify(cfg.vlan);
     p.reconfigure(cfg);
     this.ports.rebuild();
+    this.qosConfigure(p);
     this.local.refresh();
     this.refreshMirror();
     this.macs.setPortLimit(id, cfg.macLimit);
@@ -204,6 +212,7 @@ export class Switch implements SwitchApi {
   removePort(id: PortId): void {
     const p = this.mustPort(id);
     this.ports.remove(id);
+    this.qosRemove(id);
     this.local.refresh();
     this.refreshMirror();
     this.macs.flushPort(id);
@@ -244,7 +253,10 @@ export class Switch implements SwitchApi {
   }
 
   portCounters(id: PortId): PortCounters {
-    return this.mustPort(id).counters.snapshot();
+    const c = this.mustPort(id).counters.snapshot();
+    const q = this.qosCounters(id);
+    if (q !== null) c.qos = q;
+    return c;
   }
 
   switchCounters(): PortCounters {
@@ -330,6 +342,7 @@ export class Switch implements SwitchApi {
     const now = this.clock.now();
     this.maybeExpire(now);
     frames += this.drainInjected();
+    if (this.qosScheds.length > 0) this.qosDrainAll();
     let batches = 0;
     let any = true;
     while (any && batches < maxBatches) {
@@ -456,9 +469,13 @@ export class Switch implements SwitchApi {
   /** Receive one batch on port p and run it to completion (no await between rx and tx). Returns frames read. */
   private rxBatch(p: PortState): number {
     const b = p.rx;
-    const n = p.backend.receive(b, 0, this.batchSize);
+    const pq = this.qosOn ? this.qos[p.id] : undefined;
+    const max = pq === undefined ? this.batchSize : this.qosRxLimit(p, pq);
+    if (max === 0) return 0;
+    const n = p.backend.receive(b, 0, max);
     if (n <= 0) return 0;
     b.count = n;
+    if (pq !== undefined && pq.rxCapped) this.qosChargeRx(pq, b, n);
     const now = this.clock.now();
     this.pipe.ctx.now = now;
     const c = p.counters;
@@ -486,6 +503,7 @@ export class Switch implements SwitchApi {
     }
     this.applyPending();
     this.drainInjected();
+    if (this.qosScheds.length > 0) this.qosDrainAll();
     return n;
   }
 
@@ -690,6 +708,7 @@ export class Switch implements SwitchApi {
         }
         const c = p.txCount;
         if (c > 0 && p.txIdx[c - 1] === i) continue; // listed twice
+        if (this.qosOn && this.qosEgress(p, b, i, f)) continue;
         if (c === 0) this.touched[this.touchedCount++] = p;
         p.txIdx[c] = i;
         p.txFlags[c] = f;
@@ -991,6 +1010,235 @@ export class Switch implements SwitchApi {
     out.count = 0;
   }
 
+  // ---- QoS (src/policy/qos.ts): maximum bandwidth, weighted egress scheduling ---------------------------
+
+  /** Apply a port's QoS spec (addPort / updatePort): buckets, its scheduler as an egress, paused reading. */
+  private qosConfigure(p: PortState): void {
+    const spec = p.cfg.qos ?? {};
+    const now = this.clock.now();
+    let pq = this.qos[p.id];
+    const has = Object.keys(spec).length > 0;
+    if (pq === undefined && !has) return;
+    if (pq === undefined) {
+      pq = new PortQos(p.id);
+      const q = pq;
+      pq.wake = () => {
+        q.timerPending = false;
+        this.qosResume(q);
+      };
+      this.qos[p.id] = pq;
+    }
+    pq.configure(spec, now);
+    const link = pq.egressMbps;
+    const classes = spec.pcpWeights ?? null;
+    if (pq.sched !== null && !sameWeights(pq.sched.classWeights, classes)) {
+      // classes on, off or reweighted: queues are keyed differently; what waits is dropped (counted)
+      this.qosFlush(p.id, pq.sched);
+      pq.sched = null;
+    }
+    if (link > 0) {
+      if (pq.sched === null) {
+        const s = new EgressScheduler(link, now, undefined, classes);
+        s.configure(link, now, pq.egressBurst);
+        s.wake = () => {
+          s.timerPending = false;
+          if (!this.closed && this.ports.get(p.id) === p && pq.sched === s) this.qosDrain(p, s);
+        };
+        pq.sched = s;
+      } else {
+        pq.sched.configure(link, now, pq.egressBurst);
+      }
+    } else if (pq.sched !== null) {
+      this.qosFlush(p.id, pq.sched);
+      pq.sched = null;
+    }
+    this.qosRefresh();
+  }
+
+  private qosRemove(id: PortId): void {
+    const pq = this.qos[id];
+    if (pq === undefined) return;
+    if (pq.sched !== null) this.qosFlush(id, pq.sched);
+    pq.sched = null;
+    pq.paused = 0;
+    this.qos[id] = undefined;
+    // its frames waiting at other ports' schedulers go too
+    for (const x of this.qos) {
+      if (x === undefined || x.sched === null) continue;
+      const n = x.sched.dropSource(id);
+      if (n > 0) this.countDrop(x.id, 'qos-flushed', n);
+    }
+    this.qosRefresh();
+  }
+
+  /** Frames waiting at a scheduler that goes away are dropped and counted against its port. */
+  private qosFlush(id: number, s: EgressScheduler): void {
+    for (const src of s.sourceIds()) {
+      const n = s.dropSource(src);
+      if (n > 0) this.countDrop(id, 'qos-flushed', n);
+    }
+  }
+
+  /** Recompute which ports have schedulers and which schedulers each port feeds; resume paused ports. */
+  private qosRefresh(): void {
+    const scheds: PortState[] = [];
+    let any = false;
+    for (const pq of this.qos) {
+      if (pq === undefined) continue;
+      any = true;
+      pq.feeds = [];
+    }
+    for (const pq of this.qos) {
+      if (pq === undefined || pq.sched === null) continue;
+      const p = this.ports.get(pq.id);
+      if (p !== undefined) scheds.push(p);
+      for (const src of pq.sched.sourceIds()) {
+        const sq = this.qos[src];
+        if (sq !== undefined && this.ports.get(src)?.external !== true) sq.feeds.push(pq.sched);
+      }
+    }
+    this.qosScheds = scheds;
+    this.qosOn = any;
+    for (const pq of this.qos) if (pq !== undefined && pq.paused !== 0) this.qosResume(pq);
+  }
+
+  /** Frames port p may read now; 0 = none (its reading is paused until tokens or queue room come back). */
+  private qosRxLimit(p: PortState, pq: PortQos): number {
+    const n = pq.rxLimit(this.clock.now(), this.batchSize, p.backend.maxFrameBytes);
+    if (n > 0) return n;
+    if (this.running) {
+      // the readiness poll is level-triggered: stop it, or the event loop spins on frames we will not read
+      p.backend.stop();
+      if (pq.paused === 0) pq.throttles++;
+      const byRate = pq.rxCapped && pq.rxBucket.tokens <= 0;
+      pq.paused = byRate ? 1 : 2;
+      if (byRate && !pq.timerPending) {
+        pq.timerPending = true;
+        setTimeout(pq.wake, Math.max(1, Math.ceil(pq.rxBucket.msUntilPositive())));
+      }
+    }
+    return 0;
+  }
+
+  private qosResume(pq: PortQos): void {
+    if (pq.paused === 0) return;
+    pq.paused = 0;
+    const p = this.ports.get(pq.id);
+    if (p !== undefined && this.running) p.backend.start(p.service);
+  }
+
+  private qosChargeRx(pq: PortQos, b: Batch, n: number): void {
+    let w = 0;
+    for (let i = 0; i < n; i++) w += wireBytes(b.meta[i]!);
+    pq.rxBucket.tokens -= w;
+  }
+
+  /**
+   * Frame i of b towards port p, in transmit: queued at p's scheduler (maxMbps / linkMbps), taken (delivered
+   * from the switch's view), or dropped when its source's queue is full. Returns true when it does not go out now.
+   */
+  private qosEgress(p: PortState, b: Batch, i: number, flags: number): boolean {
+    const pq = this.qos[p.id];
+    if (pq === undefined) return false;
+    const m = b.meta[i]!;
+    const s = pq.sched;
+    if (s === null || m.trusted || m.inPort < 0) return false;
+    const src = m.inPort;
+    const sq = this.qos[src];
+    const fresh = !s.hasSource(src);
+    if (!s.enqueue(b, i, flags, src, sq?.weight ?? 1)) {
+      this.countDrop(p.id, 'qos-queue-full');
+      return true;
+    }
+    if (fresh && this.ports.get(src)?.external !== true) {
+      // a new source of this egress: its reads are bounded by its room here from now on
+      let q = sq;
+      if (q === undefined) {
+        q = new PortQos(src);
+        const qq = q;
+        q.wake = () => {
+          qq.timerPending = false;
+          this.qosResume(qq);
+        };
+        this.qos[src] = q;
+      }
+      q.feeds.push(s);
+    }
+    this.delivered[i] = 1;
+    return true;
+  }
+
+  private qosDrainAll(): void {
+    const list = this.qosScheds;
+    for (let k = 0; k < list.length; k++) {
+      const p = list[k]!;
+      const s = this.qos[p.id]?.sched;
+      if (s !== null && s !== undefined && s.backlog > 0) this.qosDrain(p, s);
+    }
+  }
+
+  /** Send what the scheduler of port p allows now, in DRR runs; wake again when the link has tokens. */
+  private qosDrain(p: PortState, s: EgressScheduler): void {
+    if (this.busy > 0) return; // inside a batch: p.txIdx may be in use; drained after it
+    const now = this.clock.now();
+    const cap = p.txIdx.length;
+    for (let guard = 0; guard < 1024 && s.backlog > 0; guard++) {
+      const q = s.pick(now, cap);
+      if (q === null) break;
+      const n = s.runLen;
+      if (p.up) {
+        let j = q.head;
+        for (let k = 0; k < n; k++) {
+          p.txIdx[k] = j;
+          p.txFlags[k] = q.flags[j]!;
+          if (++j === q.capacity) j = 0;
+        }
+        p.txCount = n;
+        this.busy++;
+        try {
+          if (this.net !== null && p.external) this.sendToUplink(this.net, q.batch, p);
+          else this.sendTo(q.batch, p);
+        } finally {
+          this.busy--;
+          p.txCount = 0;
+        }
+      } else {
+        this.countDrop(p.id, 'port-down', n);
+      }
+      s.done(q, n);
+      const src = this.qos[q.source];
+      if (src !== undefined && src.paused === 2 && q.free >= q.capacity >> 1) this.qosResume(src);
+    }
+    if (s.backlog > 0 && !s.timerPending && this.running) {
+      s.timerPending = true;
+      setTimeout(s.wake, Math.max(1, Math.ceil(s.link.msUntilPositive())));
+    }
+  }
+
+  private qosCounters(id: PortId): QosCounters | null {
+    const pq = this.qos[id];
+    if (pq === undefined) return null;
+    const out: QosCounters = {
+      throttles: pq.throttles,
+      queued: 0,
+      dequeued: 0,
+      waiting: 0,
+      queueDrops: 0,
+      sources: [],
+    };
+    const s = pq.sched;
+    if (s !== null) {
+      out.queueDrops = s.queueDrops;
+      for (const x of s.sources()) {
+        out.queued += x.queued;
+        out.dequeued += x.dequeued;
+        out.waiting += x.waiting;
+        out.sources.push({ port: x.source, pcp: x.pcp, weight: x.weight, queued: x.queued, dequeued: x.dequeued, waiting: x.waiting });
+      }
+    }
+    return out;
+  }
+
   // ---- frames from extensions ---------------------------------------------------------------------------
 
   private buffers(): InjectBuffer {
@@ -1132,4 +1380,9 @@ export class Switch implements SwitchApi {
     }
     return frames;
   }
+}
+
+function sameWeights(a: Float64Array | null, b: readonly number[] | null): boolean {
+  if (a === null || b === null) return a === b;
+  return a.length === b.length && a.every((x, k) => x === b[k]);
 }

@@ -32,7 +32,7 @@ describe('port policy in the document', () => {
     assert.deepEqual(again.value, v.value);
   });
 
-  it('lists every policy error by path; QoS keys are not supported yet', () => {
+  it('lists every policy error by path; QoS keys are checked, mirror by the document checker', () => {
     const e = errorsOf(sw([
       tap('a', { policy: { dhcpGuard: 'yes', stormLimit: -1, maxMbps: 100, minWeight: 50, minMbps: 10, mirror: 'sideways', bogus: 1 } }),
       tap('b', { policy: { macSpoofing: false } }),
@@ -42,8 +42,9 @@ describe('port policy in the document', () => {
     const p = 'switches[0].ports';
     assert.match(e.get(`${p}[0].policy.dhcpGuard`)!, /true or false/);
     assert.match(e.get(`${p}[0].policy.stormLimit`)!, /frames per second/);
-    for (const k of ['maxMbps', 'minWeight', 'minMbps']) assert.match(e.get(`${p}[0].policy.${k}`)!, /not supported yet/, k);
     assert.match(e.get(`${p}[0].policy.mirror`)!, /source, destination or none/);
+    assert.equal(e.has(`${p}[0].policy.maxMbps`), false);
+    assert.match(e.get(`${p}[0].policy.minMbps`)!, /not both/);
     assert.match(e.get(`${p}[0].policy.bogus`)!, /unknown key/);
     assert.match(e.get(`${p}[1].policy.macSpoofing`)!, /needs the port's mac/);
     assert.match(e.get(`${p}[2].policy`)!, /must be an object/);

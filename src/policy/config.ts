@@ -1,6 +1,7 @@
 // policy/config.ts: validation of a port's `policy:` object and of a private VLAN (`vlan: { mode: private }`) in
 // the declarative document. Called by control/config.ts with its error sink; every error carries its path.
 
+import { QOS_KEYS } from './qos.js';
 import { DEFAULT_POLICY, POLICY_KEYS, POLICY_NOT_YET, STORM_LIMIT_MAX, type PortPolicy } from './policy.js';
 import { PRIVATE_VLAN_TYPES, type PrivateVlanConfig, type PrivateVlanType } from './pvlan.js';
 
@@ -42,7 +43,8 @@ export function checkPolicy(v: unknown, path: string, hasMac: boolean, err: Erro
     err(path, `must be an object like { dhcpGuard: true, routerGuard: true, macSpoofing: false, stormLimit: 1000 }, got ${typeName(v)}`);
     return null;
   }
-  unknownKeys(v, path, [...POLICY_KEYS, 'mirror'], err, POLICY_NOT_YET); // mirror: checked by control/config.ts
+  // mirror: checked by control/config.ts; QoS keys: checkQos (qos.ts)
+  unknownKeys(v, path, [...POLICY_KEYS, ...QOS_KEYS, 'mirror'], err, POLICY_NOT_YET);
   const dhcpGuard = bool(v['dhcpGuard'], `${path}.dhcpGuard`, DEFAULT_POLICY.dhcpGuard, err);
   const routerGuard = bool(v['routerGuard'], `${path}.routerGuard`, DEFAULT_POLICY.routerGuard, err);
   const macSpoofing = bool(v['macSpoofing'], `${path}.macSpoofing`, DEFAULT_POLICY.macSpoofing, err);

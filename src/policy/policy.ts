@@ -33,9 +33,6 @@ export const STORM_LIMIT_MAX = 100_000_000;
 
 /** Policy keys of the document that belong to other features, refused until they exist. */
 export const POLICY_NOT_YET: Readonly<Record<string, string>> = {
-  maxMbps: 'maximum bandwidth (QoS) is not supported yet',
-  minMbps: 'minimum bandwidth (QoS) is not supported yet',
-  minWeight: 'minimum bandwidth weight (QoS) is not supported yet',
 };
 
 export const POLICY_KEYS = ['dhcpGuard', 'routerGuard', 'macSpoofing', 'stormLimit', 'trustPriority'] as const;
@@ -62,5 +59,11 @@ export function policyText(v: unknown): string {
   if (p['macSpoofing'] === false) out.push('no-mac-spoofing');
   if (typeof p['stormLimit'] === 'number' && p['stormLimit'] > 0) out.push(`storm=${p['stormLimit']}pps`);
   if (p['trustPriority'] === false) out.push('pcp-untrusted');
+  // QoS (qos.ts)
+  if (typeof p['maxMbps'] === 'number') out.push(`max=${p['maxMbps']}Mbps${typeof p['maxBurstKB'] === 'number' ? `/${p['maxBurstKB']}KB` : ''}`);
+  if (typeof p['minWeight'] === 'number') out.push(`min-weight=${p['minWeight']}`);
+  if (typeof p['minMbps'] === 'number') out.push(`min=${p['minMbps']}Mbps`);
+  if (typeof p['linkMbps'] === 'number') out.push(`link=${p['linkMbps']}Mbps`);
+  if (Array.isArray(p['pcpWeights'])) out.push(`pcp-weights=${p['pcpWeights'].join(':')}`);
   return out.length === 0 ? '-' : out.join(' ');
 }
