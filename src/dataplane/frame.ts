@@ -159,6 +159,13 @@ export class FrameMeta {
     this.consumed = false;
     this.dropBy = '';
     this.dest.clear();
+    this.clearOffload();
+    this.outerThOff = 0;
+    this.innerNhOff = 0;
+  }
+
+  /** The frame is plain and complete: no GSO, no checksum left to fill, nothing validated by a NIC. */
+  clearOffload(): void {
     this.gsoType = GSO_NONE;
     this.gsoSize = 0;
     this.hdrLen = 0;
@@ -166,8 +173,6 @@ export class FrameMeta {
     this.csumStart = 0;
     this.csumOffset = 0;
     this.dataValid = false;
-    this.outerThOff = 0;
-    this.innerNhOff = 0;
   }
 
   /** Copy everything but the destination list's identity (used by clone). */

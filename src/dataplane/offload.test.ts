@@ -6,37 +6,12 @@ import assert from 'node:assert/strict';
 import { Batch, GSO_NONE, GSO_TCPV4, GSO_TCPV6, GSO_UDP, GSO_UDP_L4, GSO_ECN, HEADROOM, slotSizeFor } from './frame.js';
 import { completeChecksum, segmentFrame } from './offload.js';
 import { asPortId } from './types.js';
-
-/** Reference ones'-complement sum of bytes b (BE words, odd tail padded), not folded. */
-function refSum(b: Uint8Array, seed = 0): number {
-  let s = seed;
-  for (let i = 0; i + 1 < b.length; i += 2) s += (b[i]! << 8) | b[i + 1]!;
-  if (b.length & 1) s += b[b.length - 1]! << 8;
-  while (s > 0xffff) s = (s & 0xffff) + Math.floor(s / 0x10000);
-  return s;
-}
-const be16 = (b: Uint8Array, o: number): number => (b[o]! << 8) | b[o + 1]!;
-const be32 = (b: Uint8Array, o: number): number => ((b[o]! << 24) | (b[o + 1]! << 16) | (b[o + 2]! << 8) | b[o + 3]!) >>> 0;
+import { be16, be32, payload, refSum } from '../../test/helpers/bytes.js';
 
 /** Pseudo-header sum (BE) for IPv4 (l3 = offset of the IPv4 header) or IPv6. */
 function pseudo(f: Uint8Array, l3: number, v4: boolean, proto: number, l4len: number): number {
   const addrs = v4 ? f.subarray(l3 + 12, l3 + 20) : f.subarray(l3 + 8, l3 + 40);
   return refSum(addrs) + proto + l4len;
-}
-
-/** A deterministic payload (xorshift), so a swapped or misplaced byte shows. */
-function payload(n: number, seed: number): Uint8Array {
-  const p = new Uint8Array(n);
-  let x = seed >>> 0 || 1;
-  for (let i = 0; i < n; i++) {
-    x ^= x << 13;
-    x >>>= 0;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    x >>>= 0;
-    p[i] = x & 0xff;
-  }
-  return p;
 }
 
 interface Built {
@@ -86,7 +61,7 @@ function build(opts: { v4: boolean; udp?: boolean; tag?: boolean; payLen: number
   }
   f.set(pay, l4 + l4len);
   // The kernel leaves a partial (pseudo-header) checksum in a GSO frame: put one there.
-  const ps = refSum(new Uint8Array(0), pseudo(f, l3, opts.v4, proto, l4total)); // folded
+  const ps = refSum(f, 0, 0, pseudo(f, l3, opts.v4, proto, l4total)); // folded
   const at = l4 + (opts.udp ? 6 : 16);
   f[at] = ps >>> 8;
   f[at + 1] = ps & 0xff;
@@ -126,7 +101,7 @@ function verify(out: Batch, n: number, src: Built, v4: boolean, udp: boolean, ms
       assert.equal(be16(f, l3 + 4), l4total, 'IPv6 payload length');
     }
     const proto = udp ? 17 : 6;
-    assert.equal(refSum(f.subarray(l4), pseudo(f, l3, v4, proto, l4total)), 0xffff, `L4 checksum of segment ${k}`);
+    assert.equal(refSum(f, l4, f.length, pseudo(f, l3, v4, proto, l4total)), 0xffff, `L4 checksum of segment ${k}`);
     if (udp) {
       assert.equal(be16(f, l4 + 4), l4total, 'UDP length');
     } else {
@@ -226,7 +201,7 @@ test('completeChecksum fills TCPv4, TCPv6 and UDP partial checksums (verified by
     const copy = f.slice();
     copy[built.l4 + m.csumOffset] = 0;
     copy[built.l4 + m.csumOffset + 1] = 0;
-    const want = ~refSum(copy.subarray(built.l4), pseudo(copy, built.l3, v4, udp ? 17 : 6, l4total)) & 0xffff;
+    const want = ~refSum(copy, built.l4, copy.length, pseudo(copy, built.l3, v4, udp ? 17 : 6, l4total)) & 0xffff;
     assert.equal(got, want === 0 && udp ? 0xffff : want, `case ${i}`);
   });
 });

@@ -7,7 +7,7 @@
 // of bytes). No allocation per call.
 
 import { foldSum, sumBytes as checksumSum } from '../wire/checksum.js';
-import { GSO_ECN, GSO_NONE, GSO_TCPV4, GSO_TCPV6, GSO_UDP_L4, HEADROOM } from './frame.js';
+import { GSO_ECN, GSO_TCPV4, GSO_TCPV6, GSO_UDP_L4, HEADROOM } from './frame.js';
 import type { Batch, FrameMeta } from './frame.js';
 
 const ETH_P_IPV4 = 0x0800;
@@ -322,13 +322,7 @@ export function segmentFrame(src: Batch, i: number, out: Batch, first: number, m
     om.copyFrom(m);
     om.off = d;
     om.len = hdr + segPay;
-    om.gsoType = GSO_NONE;
-    om.gsoSize = 0;
-    om.hdrLen = 0;
-    om.needsCsum = false;
-    om.csumStart = 0;
-    om.csumOffset = 0;
-    om.dataValid = false;
+    om.clearOffload();
     out.offs[j] = d;
     out.lens[j] = om.len;
   }

@@ -12,23 +12,9 @@ import { ManualClock } from '../dataplane/types.js';
 import { memoryPort, type MemoryPort } from '../io/memory.js';
 import type { LookupRule } from './model.js';
 import { hostInput, MAC5, MAC6, spec, vsidOf } from './virtualization.test-kit.js';
+import { put16, put32, refSum } from '../../test/helpers/bytes.js';
 
 const ETH = 14;
-function put16(b: Uint8Array, o: number, v: number): void {
-  b[o] = (v >>> 8) & 0xff;
-  b[o + 1] = v & 0xff;
-}
-function put32(b: Uint8Array, o: number, v: number): void {
-  put16(b, o, (v >>> 16) & 0xffff);
-  put16(b, o + 2, v & 0xffff);
-}
-function refSum(b: Uint8Array, a: number, e: number, seed = 0): number {
-  let s = seed;
-  for (let i = a; i + 1 < e; i += 2) s += (b[i]! << 8) | b[i + 1]!;
-  if ((e - a) & 1) s += b[e - 1]! << 8;
-  while (s > 0xffff) s = (s & 0xffff) + Math.floor(s / 0x10000);
-  return s;
-}
 
 interface Host {
   sw: Switch;

@@ -7,40 +7,10 @@ import { describe, it } from 'node:test';
 import { Batch, GSO_NONE, GSO_TCPV4, GSO_UDP_L4, HEADROOM, slotSizeFor } from '../dataplane/frame.js';
 import { completeChecksum, segmentFrame } from '../dataplane/offload.js';
 import { measureAllocation } from '../../test/fixtures/virtualization/kit.js';
+import { be16, be32, payload, put16, put32, refSum } from '../../test/helpers/bytes.js';
 import { GRO_MAX_FLOWS, Gro } from './gro.js';
 
 const ETH = 14;
-const be16 = (b: Uint8Array, o: number): number => (b[o]! << 8) | b[o + 1]!;
-const be32 = (b: Uint8Array, o: number): number => ((b[o]! << 24) | (b[o + 1]! << 16) | (b[o + 2]! << 8) | b[o + 3]!) >>> 0;
-function put16(b: Uint8Array, o: number, v: number): void {
-  b[o] = (v >>> 8) & 0xff;
-  b[o + 1] = v & 0xff;
-}
-function put32(b: Uint8Array, o: number, v: number): void {
-  put16(b, o, (v >>> 16) & 0xffff);
-  put16(b, o + 2, v & 0xffff);
-}
-/** Reference ones'-complement sum (BE words), folded. */
-function refSum(b: Uint8Array, a: number, e: number, seed = 0): number {
-  let s = seed;
-  for (let i = a; i + 1 < e; i += 2) s += (b[i]! << 8) | b[i + 1]!;
-  if ((e - a) & 1) s += b[e - 1]! << 8;
-  while (s > 0xffff) s = (s & 0xffff) + Math.floor(s / 0x10000);
-  return s;
-}
-function payload(n: number, seed: number): Uint8Array {
-  const p = new Uint8Array(n);
-  let x = seed >>> 0 || 1;
-  for (let i = 0; i < n; i++) {
-    x ^= x << 13;
-    x >>>= 0;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    x >>>= 0;
-    p[i] = x & 0xff;
-  }
-  return p;
-}
 
 interface SegOpts {
   seq: number;

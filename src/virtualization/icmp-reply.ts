@@ -101,13 +101,7 @@ function icmpErrorInPlace(
   m.len = newLen;
   m.etherType = ETHERTYPE_IPV4;
   m.l3Off = ETH_HLEN;
-  m.gsoType = GSO_NONE;
-  m.gsoSize = 0;
-  m.hdrLen = 0;
-  m.needsCsum = false;
-  m.csumStart = 0;
-  m.csumOffset = 0;
-  m.dataValid = false;
+  m.clearOffload();
   return true;
 }
 

@@ -6,100 +6,35 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { frame } from '../../test/helpers/frame-builder.js';
 import { hasTshark, measureAllocation, tsharkFields } from '../../test/fixtures/virtualization/kit.js';
-import type { DropReason } from '../dataplane/drop.js';
-import { Batch, HEADROOM, slotSizeFor, type FrameMeta } from '../dataplane/frame.js';
-import { RecordingLogger } from '../dataplane/switch.test-kit.js';
-import { ManualClock, NO_PORT, type PortId } from '../dataplane/types.js';
+import { HEADROOM, type FrameMeta } from '../dataplane/frame.js';
+import type { PortId } from '../dataplane/types.js';
 import { formatIpv6Address } from '../wire/addresses.js';
 import { readU16, readU32 } from '../wire/byte-order.js';
 import { checksumValid, pseudoSumIpv6 } from '../wire/checksum.js';
 import { readMac } from '../wire/ethernet.js';
-import type { LocalPorts, VirtualizationHost } from './api.js';
-import { Virtualization } from './layer.js';
 import type { NetworkSpec } from './model.js';
 import { Ipv6Map } from './policy-table.js';
-import { hostInput, MAC5, MAC6, MAC7, MAC8, ROUTER_MAC, spec } from './virtualization.test-kit.js';
+import {
+  dests,
+  EXT,
+  fwd,
+  rig as hostRig,
+  MAC5,
+  MAC6,
+  MAC7,
+  MAC_NOREC,
+  ROUTER_MAC,
+  spec,
+  type Rig,
+} from './virtualization.test-kit.js';
 import { parseIpv6Address } from '../wire/addresses.js';
 
-const EXT = 100 as PortId;
-/** A VM on host A in red 5001 without a lookup record. */
-const MAC_NOREC = 0x02_00_00_00_00_aa;
-
-class TestPorts implements LocalPorts {
-  readonly external: PortId = EXT;
-  private readonly byKey = new Map<string, PortId>();
-  private readonly members = new Map<number, PortId[]>();
-  add(port: number, vsid: number, mac: number): this {
-    this.byKey.set(`${vsid}/${mac}`, port as PortId);
-    const l = this.members.get(vsid) ?? [];
-    l.push(port as PortId);
-    this.members.set(vsid, l);
-    return this;
-  }
-  find(vsid: number, mac: number): PortId {
-    return this.byKey.get(`${vsid}/${mac}`) ?? NO_PORT;
-  }
-  floodLocal(m: FrameMeta): void {
-    for (const p of this.members.get(m.vsid) ?? []) if (p !== m.inPort) m.dest.add(p);
-  }
-}
-
-class TestHost implements VirtualizationHost {
-  readonly drops: { port: PortId; reason: DropReason }[] = [];
-  readonly uplink: Uint8Array[] = [];
-  readonly originated: { bytes: Uint8Array; vsid: number }[] = [];
-  countDrop(port: PortId, reason: DropReason): void {
-    this.drops.push({ port, reason });
-  }
-  sendUplink(bytes: Uint8Array): boolean {
-    this.uplink.push(bytes.slice());
-    return true;
-  }
-  originate(bytes: Uint8Array, vsid: number): boolean {
-    this.originated.push({ bytes: bytes.slice(), vsid });
-    return true;
-  }
-}
-
-interface Rig {
-  v: Virtualization;
-  host: TestHost;
-  ports: TestPorts;
-  b: Batch;
-}
-
-/** Host A: red vm5 1, red vm8 2, blue vm5 3, blue vm8 4, red 5001 record-less VM 5. */
+/** Host A (see rig in the kit) with IPv6 CAs; slots big enough for jumbo frames. */
 function rig(s: NetworkSpec = spec({ ipv6: true }), mtu = 1500): Rig {
-  const h = new TestHost();
-  const v = new Virtualization({ clock: new ManualClock(10_000), log: new RecordingLogger(), host: h });
-  v.setPolicy(hostInput('host-a', s, mtu));
-  const ports = new TestPorts().add(1, 5001, MAC5).add(2, 5002, MAC8).add(3, 6001, MAC5).add(4, 6002, MAC8).add(5, 5001, MAC_NOREC);
-  return { v, host: h, ports, b: new Batch(2, slotSizeFor(9000)) };
-}
-
-function fwd(r: Rig, bytes: Uint8Array, inPort: number, vsid: number): FrameMeta {
-  const m = r.b.meta[0]!;
-  m.reset();
-  m.off = r.b.slotStart(0) + HEADROOM;
-  r.b.slab.set(bytes, m.off);
-  m.len = bytes.length;
-  m.inPort = inPort as PortId;
-  m.vsid = vsid;
-  m.dstMac = readMac(r.b.slab, m.off);
-  m.srcMac = readMac(r.b.slab, m.off + 6);
-  m.etherType = readU16(r.b.slab, m.off + 12);
-  m.l3Off = 14;
-  r.b.count = 1;
-  r.v.forward(r.b, 0, r.ports, 10_000);
-  return m;
+  return hostRig('host-a', s, mtu, 2, 9000);
 }
 
 const out = (r: Rig, m: FrameMeta): Uint8Array => r.b.slab.slice(m.off, m.off + m.len);
-const dests = (m: FrameMeta): number[] => {
-  const o: number[] = [];
-  for (let k = 0; k < m.dest.count; k++) o.push(m.dest.port(k));
-  return o.sort((x, y) => x - y);
-};
 
 /** Solicited-node multicast MAC of an IPv6 address (33:33:ff + its last 3 bytes). */
 function snMac(last3: number): number {

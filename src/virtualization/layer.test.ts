@@ -6,124 +6,39 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { frame } from '../../test/helpers/frame-builder.js';
 import type { DropReason } from '../dataplane/drop.js';
-import { Batch, GSO_ECN, GSO_NONE, GSO_TCPV4, GSO_UDP_TUNNEL_IPV4, HEADROOM, slotSizeFor, type FrameMeta } from '../dataplane/frame.js';
-import { RecordingLogger } from '../dataplane/switch.test-kit.js';
-import { ManualClock, NO_PORT, type PortId } from '../dataplane/types.js';
+import { Batch, GSO_ECN, GSO_NONE, GSO_TCPV4, GSO_UDP_TUNNEL_IPV4, type FrameMeta } from '../dataplane/frame.js';
 import { formatIpv4Address, parseIpv4Address } from '../wire/addresses.js';
 import { parseArp } from '../wire/arp.js';
 import { readU16, readU32 } from '../wire/byte-order.js';
 import { checksumValid, pseudoSumIpv4 } from '../wire/checksum.js';
 import { readMac } from '../wire/ethernet.js';
 import { parseUdp } from '../wire/udp.js';
-import type { LocalPorts, VirtualizationHost } from './api.js';
-import { Virtualization } from './layer.js';
 import type { LookupRule, NetworkSpec } from './model.js';
 import {
   BLUE,
+  dests,
+  EXT,
+  fwd,
   hostInput,
+  load,
   MAC5,
   MAC6,
   MAC7,
   MAC8,
+  MAC_NOREC,
   RED,
+  rig,
   ROUTER_MAC,
   spec,
+  type Rig,
   UPLINK_A,
   UPLINK_B,
 } from './virtualization.test-kit.js';
 
 const ip = (s: string): number => parseIpv4Address(s)!;
-const EXT = 100 as PortId;
-/** A VM on host A in red 5001 that has no lookup record (learned by the switch only). */
-const MAC_NOREC = 0x02_00_00_00_00_aa;
-
-class TestPorts implements LocalPorts {
-  readonly external: PortId = EXT;
-  private readonly byKey = new Map<string, PortId>();
-  private readonly members = new Map<number, PortId[]>();
-  add(port: number, vsid: number, mac: number): this {
-    this.byKey.set(`${vsid}/${mac}`, port as PortId);
-    const l = this.members.get(vsid) ?? [];
-    l.push(port as PortId);
-    this.members.set(vsid, l);
-    return this;
-  }
-  find(vsid: number, mac: number): PortId {
-    return this.byKey.get(`${vsid}/${mac}`) ?? NO_PORT;
-  }
-  floodLocal(m: FrameMeta): void {
-    for (const p of this.members.get(m.vsid) ?? []) if (p !== m.inPort) m.dest.add(p);
-  }
-}
-
-class TestHost implements VirtualizationHost {
-  readonly drops: { port: PortId; reason: DropReason }[] = [];
-  readonly uplink: Uint8Array[] = [];
-  readonly originated: { bytes: Uint8Array; vsid: number }[] = [];
-  countDrop(port: PortId, reason: DropReason): void {
-    this.drops.push({ port, reason });
-  }
-  sendUplink(bytes: Uint8Array): boolean {
-    this.uplink.push(bytes.slice());
-    return true;
-  }
-  originate(bytes: Uint8Array, vsid: number): boolean {
-    this.originated.push({ bytes: bytes.slice(), vsid });
-    return true;
-  }
-}
-
-interface Rig {
-  v: Virtualization;
-  host: TestHost;
-  ports: TestPorts;
-  clock: ManualClock;
-  b: Batch;
-}
-
-/** Host A ports: red vm5 1, red vm8 2, blue vm5 3, blue vm8 4, red 5001 record-less VM 5. Host B: vm6 1, vm7 2, blue 3, 4. */
-function rig(host: 'host-a' | 'host-b', s: NetworkSpec = spec(), mtu = 1500): Rig {
-  const clock = new ManualClock(10_000);
-  const h = new TestHost();
-  const v = new Virtualization({ clock, log: new RecordingLogger(), host: h });
-  v.setPolicy(hostInput(host, s, mtu));
-  const ports = new TestPorts();
-  if (host === 'host-a') ports.add(1, 5001, MAC5).add(2, 5002, MAC8).add(3, 6001, MAC5).add(4, 6002, MAC8).add(5, 5001, MAC_NOREC);
-  else ports.add(1, 5001, MAC6).add(2, 5002, MAC7).add(3, 6001, MAC6).add(4, 6002, MAC7);
-  return { v, host: h, ports, clock, b: new Batch(4, slotSizeFor(66000)) };
-}
-
-/** Put bytes into slot i as the switch would after classification (untagged, l3 at 14). */
-function load(b: Batch, i: number, bytes: Uint8Array, inPort: number, vsid: number): FrameMeta {
-  const m = b.meta[i]!;
-  m.reset();
-  m.off = b.slotStart(i) + HEADROOM;
-  b.slab.set(bytes, m.off);
-  m.len = bytes.length;
-  m.inPort = inPort as PortId;
-  m.vsid = vsid;
-  m.dstMac = readMac(b.slab, m.off);
-  m.srcMac = readMac(b.slab, m.off + 6);
-  m.etherType = readU16(b.slab, m.off + 12);
-  m.l3Off = 14;
-  if (b.count <= i) b.count = i + 1;
-  return m;
-}
 
 function bytesOf(b: Batch, m: FrameMeta): Uint8Array {
   return b.slab.slice(m.off, m.off + m.len);
-}
-
-function dests(m: FrameMeta): number[] {
-  const out: number[] = [];
-  for (let k = 0; k < m.dest.count; k++) out.push(m.dest.port(k));
-  return out.sort((x, y) => x - y);
-}
-
-function fwd(r: Rig, bytes: Uint8Array, inPort: number, vsid: number): FrameMeta {
-  const m = load(r.b, 0, bytes, inPort, vsid);
-  r.v.forward(r.b, 0, r.ports, r.clock.now());
-  return m;
 }
 
 function udp(o: { src: number; dst: number; sip: string; dip: string; ttl?: number; df?: boolean; payload?: number }): Uint8Array {

@@ -388,15 +388,7 @@ export class Virtualization implements VirtualizationLayer {
       return;
     }
     if (!rec.local) {
-      if (ports.external === NO_PORT) {
-        m.drop = 'no-destination';
-        return;
-      }
-      if (m.inPort === ports.external) {
-        m.drop = 'hairpin'; // a decapsulated frame for a remote record: never reflected onto the underlay
-        return;
-      }
-      if (!this.fitsMtu(t, u8, m, rec, s)) return;
+      if (this.stuck(m, ports) || !this.fitsMtu(t, u8, m, rec, s)) return;
       m.dest.only(ports.external);
       return;
     }
@@ -526,25 +518,11 @@ export class Virtualization implements VirtualizationLayer {
       m.drop = 'no-route';
       return;
     }
-    if (!rec.local) {
-      if (ports.external === NO_PORT) {
-        m.drop = 'no-destination';
-        return;
-      }
-      if (m.inPort === ports.external) {
-        m.drop = 'hairpin';
-        return;
-      }
-    }
+    if (!rec.local && this.stuck(m, ports)) return;
     const ttl = u8[l3 + 8]!;
     if (ttl <= 1) {
       const from = s.gateway !== -1 ? s.gateway : dstHi * KEY_SPLIT + dstLo;
-      if (m.inPort !== NO_PORT && timeExceededInPlace(u8, m, from, t.routerMac)) {
-        this.replied(u8, m, 'ttl-exceeded');
-        this.counters.timeExceeded++;
-      } else {
-        m.drop = 'ttl-exceeded';
-      }
+      this.expired(u8, m, m.inPort !== NO_PORT && timeExceededInPlace(u8, m, from, t.routerMac));
       return;
     }
     // checked before the MACs change: an ICMP error goes back to the original sender
@@ -572,29 +550,45 @@ export class Virtualization implements VirtualizationLayer {
       m.drop = 'no-route';
       return;
     }
-    if (!rec.local) {
-      if (ports.external === NO_PORT) {
-        m.drop = 'no-destination';
-        return;
-      }
-      if (m.inPort === ports.external) {
-        m.drop = 'hairpin';
-        return;
-      }
-    }
+    if (!rec.local && this.stuck(m, ports)) return;
     const hops = u8[l3 + 7]!;
     if (hops <= 1) {
-      if (m.inPort !== NO_PORT && hopLimitExceededInPlace(u8, m, s.gateway6, 0, t.routerMacHi, t.routerMacLo)) {
-        this.replied(u8, m, 'ttl-exceeded');
-        this.counters.timeExceeded++;
-      } else {
-        m.drop = 'ttl-exceeded';
-      }
+      const answered = m.inPort !== NO_PORT && hopLimitExceededInPlace(u8, m, s.gateway6, 0, t.routerMacHi, t.routerMacLo);
+      this.expired(u8, m, answered);
       return;
     }
     if (!rec.local && !this.fitsMtu(t, u8, m, rec, s)) return;
     u8[l3 + 7] = hops - 1; // no header checksum in IPv6
     this.routedTo(t, u8, m, rec, ports);
+  }
+
+  /**
+   * Can frame m not leave for a remote record? Without an uplink it is dropped 'no-destination'; a frame that came
+   * from the uplink (decapsulated) is dropped 'hairpin': never reflected onto the underlay. Returns true then.
+   */
+  private stuck(m: FrameMeta, ports: LocalPorts): boolean {
+    if (ports.external === NO_PORT) {
+      m.drop = 'no-destination';
+      return true;
+    }
+    if (m.inPort === ports.external) {
+      m.drop = 'hairpin';
+      return true;
+    }
+    return false;
+  }
+
+  /**
+   * A routed frame's TTL / hop limit ran out: when `answered` (the time exceeded reply is built in place) it goes
+   * back to its sender, counted; else it is dropped 'ttl-exceeded'.
+   */
+  private expired(u8: Uint8Array, m: FrameMeta, answered: boolean): void {
+    if (answered) {
+      this.replied(u8, m, 'ttl-exceeded');
+      this.counters.timeExceeded++;
+    } else {
+      m.drop = 'ttl-exceeded';
+    }
   }
 
   /** The routed frame m goes to record rec: MACs rewritten (router MAC as source), VSID of rec, counted. */

@@ -233,12 +233,6 @@ function icmpv6ErrorInPlace(
   m.srcMac = fromMacHi * 0x100_0000 + fromMacLo;
   m.len = ETH_HLEN + IPV6_HLEN + icmpLen;
   m.l3Off = ETH_HLEN;
-  m.gsoType = GSO_NONE;
-  m.gsoSize = 0;
-  m.hdrLen = 0;
-  m.needsCsum = false;
-  m.csumStart = 0;
-  m.csumOffset = 0;
-  m.dataValid = false;
+  m.clearOffload();
   return true;
 }

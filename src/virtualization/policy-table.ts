@@ -34,8 +34,7 @@ export class NumberMap<V> {
   size = 0;
 
   constructor(capacity = 16) {
-    let n = 16;
-    while (n < capacity * 2) n *= 2;
+    const n = slotsFor(capacity);
     this.hi = new Int32Array(n);
     this.lo = new Int32Array(n);
     this.vals = new Array<V | undefined>(n).fill(undefined);
@@ -106,6 +105,13 @@ export class NumberMap<V> {
   }
 }
 
+/** Slots of an open-addressing table for `capacity` entries: a power of two (mask), at most half full, 16 or more. */
+function slotsFor(capacity: number): number {
+  let n = 16;
+  while (n < capacity * 2) n *= 2;
+  return n;
+}
+
 /** The 32-bit word of a 16-byte address at p, as an int32 (no heap number). */
 function word(u8: Uint8Array, p: number): number {
   return (u8[p]! << 24) | (u8[p + 1]! << 16) | (u8[p + 2]! << 8) | u8[p + 3]!;
@@ -123,8 +129,7 @@ export class Ipv6Map<V> {
   size = 0;
 
   constructor(capacity = 16) {
-    let n = 16;
-    while (n < capacity * 2) n *= 2;
+    const n = slotsFor(capacity);
     this.keys = new Int32Array(n * 4);
     this.vals = new Array<V | undefined>(n).fill(undefined);
     this.used = new Uint8Array(n);

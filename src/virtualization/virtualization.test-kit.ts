@@ -1,6 +1,15 @@
 // virtualization/virtualization.test-kit.ts: a two-host, two-tenant NetworkSpec (red and blue with the SAME CAs and
-// MACs) shared by the virtualization tests. Not used by the product.
+// MACs) shared by the virtualization tests, and a one-layer rig (ports and host services as test doubles of the
+// api.ts interfaces) for the tests that drive Virtualization alone. Not used by the product.
 
+import type { DropReason } from '../dataplane/drop.js';
+import { Batch, HEADROOM, slotSizeFor, type FrameMeta } from '../dataplane/frame.js';
+import { RecordingLogger } from '../dataplane/switch.test-kit.js';
+import { ManualClock, NO_PORT, type PortId } from '../dataplane/types.js';
+import { readU16 } from '../wire/byte-order.js';
+import { readMac } from '../wire/ethernet.js';
+import type { LocalPorts, VirtualizationHost } from './api.js';
+import { Virtualization } from './layer.js';
 import type { HostNetworkInput, LookupRecordSpec, LookupRule, NetworkSpec, ProviderAddressSpec } from './model.js';
 
 export const RED = '{11111111-2222-3333-4444-000000000001}';
@@ -115,4 +124,98 @@ export function spec(o: SpecOptions = {}): NetworkSpec {
 
 export function hostInput(host: 'host-a' | 'host-b', network: NetworkSpec, underlayMtu = 1500): HostNetworkInput {
   return { host, switchName: 'sw0', uplinkMac: host === 'host-a' ? UPLINK_A : UPLINK_B, underlayMtu, network };
+}
+
+export const EXT = 100 as PortId;
+/** A VM on host A in red 5001 that has no lookup record (learned by the switch only). */
+export const MAC_NOREC = 0x02_00_00_00_00_aa;
+
+export class TestPorts implements LocalPorts {
+  readonly external: PortId = EXT;
+  private readonly byKey = new Map<string, PortId>();
+  private readonly members = new Map<number, PortId[]>();
+  add(port: number, vsid: number, mac: number): this {
+    this.byKey.set(`${vsid}/${mac}`, port as PortId);
+    const l = this.members.get(vsid) ?? [];
+    l.push(port as PortId);
+    this.members.set(vsid, l);
+    return this;
+  }
+  find(vsid: number, mac: number): PortId {
+    return this.byKey.get(`${vsid}/${mac}`) ?? NO_PORT;
+  }
+  floodLocal(m: FrameMeta): void {
+    for (const p of this.members.get(m.vsid) ?? []) if (p !== m.inPort) m.dest.add(p);
+  }
+}
+
+export class TestHost implements VirtualizationHost {
+  readonly drops: { port: PortId; reason: DropReason }[] = [];
+  readonly uplink: Uint8Array[] = [];
+  readonly originated: { bytes: Uint8Array; vsid: number }[] = [];
+  countDrop(port: PortId, reason: DropReason): void {
+    this.drops.push({ port, reason });
+  }
+  sendUplink(bytes: Uint8Array): boolean {
+    this.uplink.push(bytes.slice());
+    return true;
+  }
+  originate(bytes: Uint8Array, vsid: number): boolean {
+    this.originated.push({ bytes: bytes.slice(), vsid });
+    return true;
+  }
+}
+
+export interface Rig {
+  v: Virtualization;
+  host: TestHost;
+  ports: TestPorts;
+  clock: ManualClock;
+  b: Batch;
+}
+
+/**
+ * One layer with the ports of `host`. Host A: red vm5 1, red vm8 2, blue vm5 3, blue vm8 4, red 5001 record-less
+ * VM 5. Host B: vm6 1, vm7 2, blue 3, 4. The batch has `slots` slots of `slotBytes`.
+ */
+export function rig(host: 'host-a' | 'host-b', s: NetworkSpec = spec(), mtu = 1500, slots = 4, slotBytes = 66000): Rig {
+  const clock = new ManualClock(10_000);
+  const h = new TestHost();
+  const v = new Virtualization({ clock, log: new RecordingLogger(), host: h });
+  v.setPolicy(hostInput(host, s, mtu));
+  const ports = new TestPorts();
+  if (host === 'host-a') ports.add(1, 5001, MAC5).add(2, 5002, MAC8).add(3, 6001, MAC5).add(4, 6002, MAC8).add(5, 5001, MAC_NOREC);
+  else ports.add(1, 5001, MAC6).add(2, 5002, MAC7).add(3, 6001, MAC6).add(4, 6002, MAC7);
+  return { v, host: h, ports, clock, b: new Batch(slots, slotSizeFor(slotBytes)) };
+}
+
+/** Put bytes into slot i as the switch would after classification (untagged, l3 at 14). */
+export function load(b: Batch, i: number, bytes: Uint8Array, inPort: number, vsid: number): FrameMeta {
+  const m = b.meta[i]!;
+  m.reset();
+  m.off = b.slotStart(i) + HEADROOM;
+  b.slab.set(bytes, m.off);
+  m.len = bytes.length;
+  m.inPort = inPort as PortId;
+  m.vsid = vsid;
+  m.dstMac = readMac(b.slab, m.off);
+  m.srcMac = readMac(b.slab, m.off + 6);
+  m.etherType = readU16(b.slab, m.off + 12);
+  m.l3Off = 14;
+  if (b.count <= i) b.count = i + 1;
+  return m;
+}
+
+/** Forward the frame in slot 0 through r's layer at r's clock. */
+export function fwd(r: Rig, bytes: Uint8Array, inPort: number, vsid: number): FrameMeta {
+  const m = load(r.b, 0, bytes, inPort, vsid);
+  r.v.forward(r.b, 0, r.ports, r.clock.now());
+  return m;
+}
+
+/** The ports m is sent to, ascending. */
+export function dests(m: FrameMeta): number[] {
+  const out: number[] = [];
+  for (let k = 0; k < m.dest.count; k++) out.push(m.dest.port(k));
+  return out.sort((x, y) => x - y);
 }

@@ -32,6 +32,7 @@
 //   await mh.cleanup()               stops every xswitchd by PID (reverse order), then Topology.cleanup()
 //                                    (other processes by PID, namespaces in reverse order, temp dir)
 import { join } from 'node:path';
+import type { VsidStatus } from '../../src/virtualization/api.js';
 import { Topology } from './netns.js';
 import { Capture, type IperfResult, parsePing, type PingResult, tsharkRows } from './peers.js';
 import { run, waitFor } from './proc.js';
@@ -171,17 +172,9 @@ export interface RecordChange {
   readonly vm?: string;
 }
 
-/** One row of `xsctl vsid list --json`. */
-export interface VsidRow {
+/** One row of `xsctl vsid list --json`: the layer's VSID status and the switch it belongs to. */
+export interface VsidRow extends VsidStatus {
   readonly switch: string;
-  readonly vsid: number;
-  readonly rdid: string;
-  readonly rdName: string;
-  readonly prefix: string;
-  readonly gateway: string | null;
-  readonly tenantMtu: number;
-  readonly records: number;
-  readonly localRecords: number;
 }
 
 /** One row of `xsctl record list --json`. */
