@@ -17,11 +17,11 @@ describe('xswitchd flags', () => {
   });
 
   it('takes --store, --socket, --host, --log-level (also with =)', () => {
-    const f = parseFlags(['--store', 'sqlite:/x.db', '--socket=/y.sock', '--host', 'h1', '--log-level', 'debug', '--busy-poll-us=0'], { XSWITCH_SOCKET: '/ignored' });
+    const f = parseFlags(['--store', 'sqlite:/x.db', '--socket=/y.sock', '--host', 'h1', '--log-level', 'debug', '--busy-poll-us=50'], { XSWITCH_SOCKET: '/ignored' });
     assert.ok(f.ok);
-    assert.deepEqual(f.flags, { store: 'sqlite:/x.db', socket: '/y.sock', host: 'h1', logLevel: 'debug', busyPollUs: 0 });
+    assert.deepEqual(f.flags, { store: 'sqlite:/x.db', socket: '/y.sock', host: 'h1', logLevel: 'debug', busyPollUs: 50 });
     const d = parseFlags([], {});
-    assert.ok(d.ok && d.flags.busyPollUs === 50);
+    assert.ok(d.ok && d.flags.busyPollUs === 0);
   });
 
   it('refuses unknown flags, missing values, other stores, bad hosts and levels', () => {
