@@ -14,8 +14,9 @@ import { DIR_IN, DIR_OUT, type PortAcl, VERDICT_ACL_DENY, VERDICT_ALLOW } from '
 const aclFlow = new Flow();
 
 /**
- * For frames [lo, hi) not dropped and not trusted: exclude destinations that are gone, down, the input port,
- * or in another VSID. A frame left with no live destination is dropped with the most telling reason.
+ * For frames [lo, hi) not dropped and not trusted: drop a frame its input port's out-direction ACLs deny; exclude
+ * destinations that are gone, down, the input port, in another VSID, or denied by their in-direction ACLs. A frame
+ * left with no live destination is dropped with the most telling reason.
  */
 export function applyPortPolicy(b: Batch, lo: number, hi: number, ports: PortTable, now: Millis = 0): void {
   for (let i = lo; i < hi; i++) {
@@ -30,6 +31,7 @@ export function applyPortPolicy(b: Batch, lo: number, hi: number, ports: PortTab
       }
     }
     let acl: DropReason | null = null;
+    let denied: DropReason | null;
     const d = m.dest;
     let live = 0;
     let vsid = 0;
@@ -49,9 +51,9 @@ export function applyPortPolicy(b: Batch, lo: number, hi: number, ports: PortTab
       } else if (!p.up) {
         d.exclude(k);
         down++;
-      } else if (p.acl !== null && !m.trusted && aclIn(b, i, p.acl, now) !== VERDICT_ALLOW) {
+      } else if (p.acl !== null && !m.trusted && (denied = aclIn(b, i, p.acl, now)) !== null) {
         d.exclude(k);
-        acl = aclFlowVerdict;
+        acl = denied;
       } else {
         live++;
       }
@@ -64,20 +66,18 @@ export function applyPortPolicy(b: Batch, lo: number, hi: number, ports: PortTab
 
 // ---- port ACLs (src/policy): out = frames from the VM (its input port), in = frames to the VM (each destination)
 
-let aclFlowVerdict: DropReason = 'acl-deny';
-
 function aclOut(b: Batch, i: number, ports: PortTable, now: Millis): DropReason | null {
-  const m = b.meta[i]!;
-  const p = ports.get(m.inPort);
-  if (p === undefined || p.acl === null) return null;
-  aclFlow.parse(b.slab, m);
-  const v = p.acl.evaluate(aclFlow, DIR_OUT, now);
-  return v === VERDICT_ALLOW ? null : v === VERDICT_ACL_DENY ? 'acl-deny' : 'extended-acl-deny';
+  const p = ports.get(b.meta[i]!.inPort);
+  return p === undefined || p.acl === null ? null : aclVerdict(b, i, p.acl, DIR_OUT, now);
 }
 
-function aclIn(b: Batch, i: number, acl: PortAcl, now: Millis): number {
+function aclIn(b: Batch, i: number, acl: PortAcl, now: Millis): DropReason | null {
+  return aclVerdict(b, i, acl, DIR_IN, now);
+}
+
+/** The ACLs' verdict on frame i in direction dir: null = allowed, else the drop reason. */
+function aclVerdict(b: Batch, i: number, acl: PortAcl, dir: number, now: Millis): DropReason | null {
   aclFlow.parse(b.slab, b.meta[i]!);
-  const v = acl.evaluate(aclFlow, DIR_IN, now);
-  aclFlowVerdict = v === VERDICT_ACL_DENY ? 'acl-deny' : 'extended-acl-deny';
-  return v;
+  const v = acl.evaluate(aclFlow, dir, now);
+  return v === VERDICT_ALLOW ? null : v === VERDICT_ACL_DENY ? 'acl-deny' : 'extended-acl-deny';
 }
