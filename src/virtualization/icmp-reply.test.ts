@@ -4,7 +4,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { frame, ip4, mac } from '../../test/helpers/frame-builder.js';
-import { bytesOf, hasTshark, load, tsharkFields } from '../../test/fixtures/virtualization/kit.js';
+import { bytesOf, load, tsharkFields } from '../../test/fixtures/virtualization/kit.js';
 import { GSO_NONE, GSO_TCPV4, type FrameMeta } from '../dataplane/frame.js';
 import { parseEthernet } from '../wire/ethernet.js';
 import { parseIcmp } from '../wire/icmp.js';
@@ -158,7 +158,7 @@ describe('timeExceededInPlace', () => {
   });
 });
 
-describe('tshark reads the ICMP errors', { skip: hasTshark ? false : 'tshark not installed' }, () => {
+describe('tshark reads the ICMP errors', () => {
   it('types, codes, MTU, checksums good, quoted header decoded', () => {
     const a = load(bigTcp());
     fragNeededInPlace(a.b.slab, a.m, 1458, GW, ROUTER);

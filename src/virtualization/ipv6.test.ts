@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { frame } from '../../test/helpers/frame-builder.js';
-import { hasTshark, measureAllocation, tsharkFields } from '../../test/fixtures/virtualization/kit.js';
+import { measureAllocation, tsharkFields } from '../../test/fixtures/virtualization/kit.js';
 import { HEADROOM, type FrameMeta } from '../dataplane/frame.js';
 import type { PortId } from '../dataplane/types.js';
 import { formatIpv6Address } from '../wire/addresses.js';
@@ -94,7 +94,7 @@ describe('Ipv6Map', () => {
 });
 
 describe('IPv6 neighbor discovery from the policy table', () => {
-  it('an NS for a CA of the VSID is answered in place with a solicited, override NA carrying the target MAC', { skip: !hasTshark }, () => {
+  it('an NS for a CA of the VSID is answered in place with a solicited, override NA carrying the target MAC', () => {
     const r = rig();
     const m = fwd(r, ns({ src: MAC5, sip: 'fd00:1::5', target: 'fd00:1::6' }), 1, 5001);
     assert.equal(m.drop, null);
@@ -165,7 +165,7 @@ describe('IPv6 neighbor discovery from the policy table', () => {
 });
 
 describe('IPv6 announcements', () => {
-  it('a newly local IPv6 record is announced into its VSID with an unsolicited NA (override, to all-nodes)', { skip: !hasTshark }, () => {
+  it('a newly local IPv6 record is announced into its VSID with an unsolicited NA (override, to all-nodes)', () => {
     const r = rig();
     const nas = r.host.originated.filter((o) => o.bytes[12] === 0x86 && o.bytes[13] === 0xdd);
     // host A: vm5 (fd00:1::5) and vm8 (fd00:2::8) in red and blue
@@ -189,7 +189,7 @@ describe('IPv6 unicast, tenant MTU and routing', () => {
     assert.equal(r.v.encapsulate(r.b, 0, 10_000), 'pa-unresolved'); // no ARP for the PA yet in this rig
   });
 
-  it('a packet of the tenant MTU (1458) passes; one byte more becomes ICMPv6 packet too big with MTU 1458', { skip: !hasTshark }, () => {
+  it('a packet of the tenant MTU (1458) passes; one byte more becomes ICMPv6 packet too big with MTU 1458', () => {
     const r = rig();
     const ok = fwd(r, ping6({ src: MAC5, dst: MAC6, sip: 'fd00:1::5', dip: 'fd00:1::6', size: 1458 - 48 }), 1, 5001);
     assert.deepEqual(dests(ok), [EXT]);
