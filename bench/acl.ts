@@ -8,6 +8,7 @@
 // bench/forwarding.ts builds xswitch-tap), applied live with `xsctl apply`, and the trafgen 64-byte flood A -> B
 // measured at B for each (50,000 connections opened first by a UDP sweep from A). Needs iproute2 and trafgen.
 
+import { MAX_BODY_BYTES } from '../src/control/api.js';
 import { memoryPort, type MemoryPort } from '../src/io/memory.js';
 import { Switch } from '../src/dataplane/switch.js';
 import type { PortConfig } from '../src/dataplane/switch-api.js';
@@ -70,7 +71,7 @@ function extendedAcls(n: number, stateful: boolean): ExtendedAclSpec[] {
     const base = (0xc0a8_0000 + i * 4) >>> 0; // 192.168.0.0 + 4i
     const weight = 1000 + i;
     switch (i % 4) {
-      // short rules: 10,000 of them must fit the API's 1 MiB body limit for --daemon; ports 60000+ match no traffic
+      // short rules (a smaller document for --daemon); ports 60000+ match no traffic
       case 0: out.push({ direction: 'in', action: 'deny', weight, protocol: 'udp', localPort: 60000 + (i % 5000) }); break;
       case 1: out.push({ direction: 'out', action: 'deny', weight, protocol: 'tcp', remotePort: 60000 + (i % 5000) }); break;
       case 2: out.push({ direction: 'both', action: 'deny', weight, protocol: 'udp', remoteAddress: `${ip(base)}/32` }); break;
@@ -163,8 +164,6 @@ function measure(r: Rig, seconds: number): number {
   return frames / ((t - t0) / 1000);
 }
 
-/** Largest request body xswitchd takes (src/control/api.ts MAX_BODY_BYTES): bigger documents are skipped. */
-const API_BODY_LIMIT = 1 << 20;
 
 /**
  * The rule sets on vm1 of a real xswitchd (TAP ports), applied live one after another, rounds interleaved; the
@@ -194,8 +193,8 @@ async function daemonMode(rounds: number, quick: boolean): Promise<number> {
     });
     await warmUp(topo);
     await interleaved(rounds, CONFIGS, async (c, round, i) => {
-      if (texts[i]!.length > API_BODY_LIMIT) {
-        if (round === 0) notes.push(`${c.name}: skipped, the document (${(texts[i]!.length / 1e6).toFixed(2)} MB) is over the API's 1 MiB body limit`);
+      if (texts[i]!.length > MAX_BODY_BYTES) {
+        if (round === 0) notes.push(`${c.name}: skipped, the document (${(texts[i]!.length / 1e6).toFixed(2)} MB) is over the API's ${MAX_BODY_BYTES >> 20} MiB body limit`);
         return;
       }
       const file = join(dir, `cfg-${i}.json`);
