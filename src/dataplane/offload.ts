@@ -6,7 +6,7 @@
 // Out segments are placed so their payload keeps the source's 4-byte alignment. Headers are summed bytewise (tens
 // of bytes). No allocation per call.
 
-import { foldSum, sumBytes as checksumSum } from '../wire/checksum.js';
+import { foldSum, sumBytes as checksumSum, wordView } from '../wire/checksum.js';
 import { GSO_ECN, GSO_TCPV4, GSO_TCPV6, GSO_UDP_L4, HEADROOM } from './frame.js';
 import type { Batch, FrameMeta } from './frame.js';
 
@@ -20,16 +20,9 @@ const TCP_FIN = 0x01;
 const TCP_PSH = 0x08;
 const TCP_CWR = 0x80;
 
-/** Uint32Array over each slab's buffer, made once per buffer. */
-const words = new WeakMap<ArrayBufferLike, Uint32Array>();
+/** Uint32Array over a slab's buffer (null when u8 does not start on a word boundary of it). */
 function u32Of(u8: Uint8Array): Uint32Array | null {
-  if ((u8.byteOffset & 3) !== 0) return null;
-  let w = words.get(u8.buffer);
-  if (w === undefined) {
-    w = new Uint32Array(u8.buffer, 0, u8.buffer.byteLength >>> 2);
-    words.set(u8.buffer, w);
-  }
-  return w;
+  return (u8.byteOffset & 3) !== 0 ? null : wordView(u8);
 }
 
 /** Fold a non-negative sum to 16 bits, end-around carry. Called with small integers only (a double argument to a

@@ -16,7 +16,7 @@
 // Hot path: no allocation, no closures, no exceptions. Sequence numbers, addresses and ports are int32 (|0).
 
 import { Batch, GSO_NONE, GSO_TCPV4, TAILROOM, type FrameMeta } from '../dataplane/frame.js';
-import { sumBytes } from '../wire/checksum.js';
+import { sumBytes, wordView } from '../wire/checksum.js';
 
 const ETHERTYPE_IPV4 = 0x0800;
 const ETH_HLEN = 14;
@@ -29,16 +29,6 @@ export const GRO_MAX_FLOWS = 8;
 /** A slot that cannot hold a second MTU-sized segment after the first makes GRO pointless: 2 KB slots skip it. */
 const MIN_SLOT_FRAME = 4096;
 
-/** Uint32Array over each slab's buffer, made once per buffer. */
-const words = new WeakMap<ArrayBufferLike, Uint32Array>();
-function u32Of(u8: Uint8Array): Uint32Array {
-  let w = words.get(u8.buffer);
-  if (w === undefined) {
-    w = new Uint32Array(u8.buffer, 0, u8.buffer.byteLength >>> 2);
-    words.set(u8.buffer, w);
-  }
-  return w;
-}
 
 function rd32(u8: Uint8Array, o: number): number {
   return (u8[o]! << 24) | (u8[o + 1]! << 16) | (u8[o + 2]! << 8) | u8[o + 3]!;
@@ -187,7 +177,7 @@ export class Gro {
     this.open = 0;
     if (b.maxFrame < MIN_SLOT_FRAME || b.slab.byteOffset !== 0) return 0;
     const u8 = b.slab;
-    const w = u32Of(u8);
+    const w = wordView(u8);
     let merged = 0;
     for (let i = lo; i < hi; i++) {
       const m = b.meta[i]!;

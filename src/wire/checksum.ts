@@ -18,10 +18,14 @@ export function sumBytesSlow(u8: Uint8Array, off: number, len: number, initial =
 }
 
 const LITTLE_ENDIAN = new Uint8Array(new Uint32Array([1]).buffer)[0] === 1;
-/** One Uint32Array over each buffer the checksum has seen (slabs are long-lived: made once). */
+/** One Uint32Array over each buffer seen (slabs are long-lived: made once). */
 const wordViews = new WeakMap<ArrayBufferLike, Uint32Array>();
 
-function wordView(u8: Uint8Array): Uint32Array {
+/**
+ * A Uint32Array over the whole buffer under u8 (index 0 = the buffer's first byte, not u8's: callers add
+ * u8.byteOffset), made once per buffer. For word-at-a-time sums and copies over frame slabs.
+ */
+export function wordView(u8: Uint8Array): Uint32Array {
   let w = wordViews.get(u8.buffer);
   if (w === undefined) {
     w = new Uint32Array(u8.buffer, 0, u8.buffer.byteLength >>> 2);
