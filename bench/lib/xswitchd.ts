@@ -41,7 +41,10 @@ export async function startXswitchd(o: XswitchdOptions): Promise<Xswitchd> {
   const store = `sqlite:${join(o.dir, `${o.name}.db`)}`;
   const prof = o.cpuProfileDir === undefined ? [] : ['--cpu-prof', '--cpu-prof-dir', o.cpuProfileDir];
   const proc = new Background('ip', [
-    'netns', 'exec', o.netns, process.execPath, ...prof, join(o.root, 'bin', 'xswitchd'),
+    'netns', 'exec', o.netns, process.execPath, ...prof,
+    // XSWITCHD_NODE_ARGS: node / V8 flags for the daemon, e.g. "--perf-basic-prof" or "--trace-deopt"
+    ...(process.env['XSWITCHD_NODE_ARGS'] ?? '').split(' ').filter((w) => w !== ''),
+    join(o.root, 'bin', 'xswitchd'),
     '--store', store, '--socket', socket, '--host', o.host ?? 'bench', '--log-level', 'warn',
     // XSWITCHD_EXTRA_ARGS: daemon flags to compare settings, e.g. "--busy-poll-us 0"
     ...(process.env['XSWITCHD_EXTRA_ARGS'] ?? '').split(' ').filter((w) => w !== ''),
