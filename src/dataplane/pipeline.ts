@@ -4,12 +4,14 @@
 
 import type {
   CaptureContext,
+  CaptureExtension,
   Direction,
   Extension,
   ExtensionContext,
   ExtensionKind,
   FilterBatch,
   FilterContext,
+  ForwardingExtension,
   Logger,
   OriginateOptions,
   PortEvent,
@@ -34,6 +36,8 @@ export interface Injector {
   clone(batch: FilterBatch, i: number, opts: Partial<OriginateOptions> | undefined, startPos: number): boolean;
 }
 
+type FilterHook = (this: Extension, frames: FilterBatch, ctx: FilterContext) => void;
+
 const KIND_RANK: Record<ExtensionKind, number> = { capture: 0, filter: 1, forwarding: 2 };
 
 export class BindingState {
@@ -47,12 +51,28 @@ export class BindingState {
   readonly faultTimes = new Float64Array(FAULT_LIMIT);
   faultHead = 0;
   recentFaults = 0;
+  /**
+   * The hooks, read once when the extension is bound: the data path then loads them from this object, whose
+   * shape is always the same, instead of from each extension object (one shape per extension). V8 then keeps
+   * one compiled data path for any set of extensions, and a newly bound extension does not throw that code away.
+   */
+  readonly capture: CaptureExtension | null;
+  readonly observeHook: CaptureExtension['observe'] | null;
+  readonly ingressHook: FilterHook | null;
+  readonly egressHook: FilterHook | null;
+  readonly forwardHook: ForwardingExtension['forward'] | null;
   constructor(
     readonly ext: Extension,
     b: ExtensionBinding,
   ) {
     this.name = b.name;
     this.enabled = b.enabled;
+    const capture = ext.kind === 'capture' ? ext : null;
+    this.capture = capture;
+    this.observeHook = capture === null ? null : capture.observe;
+    this.ingressHook = ext.kind === 'capture' ? null : ext.ingress ?? null;
+    this.egressHook = ext.kind === 'capture' ? null : ext.egress ?? null;
+    this.forwardHook = ext.kind === 'forwarding' ? ext.forward : null;
   }
   get active(): boolean {
     return this.enabled && this.disabledReason === null;
@@ -221,14 +241,14 @@ export class Pipeline {
     for (let p = start; p < chain.length; p++) {
       const s = chain[p]!;
       if (!s.active) continue;
-      const ext = s.ext;
       ctx.pos = p;
-      if (ext.kind === 'capture') {
+      const hook = s.ingressHook;
+      if (s.observeHook !== null) {
         this.observe(s, b, lo, hi, 'ingress');
-      } else if (ext.ingress !== undefined) {
+      } else if (hook !== null) {
         const v = this.fb.bind(b, lo, hi - lo, s.name);
         try {
-          ext.ingress(v, ctx);
+          hook.call(s.ext, v, ctx);
         } catch (err) {
           this.fault(s, err);
           dropRange(b, lo, hi, 'extension-fault', s.name);
@@ -243,13 +263,13 @@ export class Pipeline {
   /** The forwarding extension's decision. */
   forward(b: Batch, lo: number, hi: number): void {
     const s = this.forwarder!;
-    const ext = s.ext;
-    if (ext.kind !== 'forwarding') return;
+    const hook = s.forwardHook;
+    if (hook === null) return;
     for (let i = lo; i < hi; i++) b.meta[i]!.dest.clear();
     this.ctx.pos = s.position;
     const v = this.fwd.bind(b, lo, hi - lo, s.name);
     try {
-      ext.forward(v, this.ctx);
+      hook.call(s.ext as ForwardingExtension, v, this.ctx);
     } catch (err) {
       this.fault(s, err);
       dropRange(b, lo, hi, 'extension-fault', s.name);
@@ -265,14 +285,14 @@ export class Pipeline {
     for (let p = chain.length - 1; p >= 0; p--) {
       const s = chain[p]!;
       if (!s.active) continue;
-      const ext = s.ext;
       ctx.pos = p;
-      if (ext.kind === 'capture') {
+      const hook = s.egressHook;
+      if (s.observeHook !== null) {
         this.observe(s, b, lo, hi, 'egress');
-      } else if (ext.egress !== undefined) {
+      } else if (hook !== null) {
         const v = this.fb.bind(b, lo, hi - lo, s.name);
         try {
-          ext.egress(v, ctx);
+          hook.call(s.ext, v, ctx);
         } catch (err) {
           this.fault(s, err);
           dropRange(b, lo, hi, 'extension-fault', s.name);
@@ -285,12 +305,12 @@ export class Pipeline {
   }
 
   private observe(s: BindingState, b: Batch, lo: number, hi: number, dir: Direction): void {
-    const ext = s.ext;
-    if (ext.kind !== 'capture') return;
+    const hook = s.observeHook;
+    if (hook === null) return;
     // re-bound before every call: a capture cannot re-point the view another capture sees
     bindReadonlyFrames(this.ro, b, lo, hi - lo);
     try {
-      ext.observe(this.ro, dir, this.ctx);
+      hook.call(s.capture!, this.ro, dir, this.ctx);
     } catch (err) {
       this.fault(s, err); // a capture fault leaves frames untouched
     }
