@@ -3,7 +3,7 @@
 // Filters and the forwarder get FilterFrames / ForwardingFrames over a range [lo, lo + count) of a Batch.
 
 import type { FilterBatch, ForwardingBatch, PortId, ReadonlyBatch } from '../extensions/api.js';
-import { DEST_PRESERVE_PRIORITY, DEST_PRESERVE_VLAN, TAILROOM, type Batch } from './frame.js';
+import { Batch, DEST_PRESERVE_PRIORITY, DEST_PRESERVE_VLAN, TAILROOM } from './frame.js';
 import { ETH_HLEN } from '../wire/ethernet.js';
 import { NO_PORT } from './types.js';
 
@@ -20,8 +20,13 @@ const byteOffsetOf = Object.getOwnPropertyDescriptor(typedProto, 'byteOffset')!.
 /** Set by ReadonlyFrames' static block; the only way to point a view at a batch (module-private). */
 let bindReadonly: (v: ReadonlyFrames, b: Batch, lo: number, count: number) => void;
 
+/** The batch of a view not bound yet: no frames. */
+const UNBOUND = new Batch(0, 0);
+
 export class ReadonlyFrames implements ReadonlyBatch {
-  #b: Batch | null = null;
+  // Never null: the compiled bind compares batches, and a null here (a new switch's first frame) would throw that
+  // code away once for every switch created.
+  #b: Batch = UNBOUND;
   #buf: ArrayBufferLike | null = null;
   #base = 0;
   #lo = 0;
@@ -43,7 +48,7 @@ export class ReadonlyFrames implements ReadonlyBatch {
     return this.#count;
   }
   #m(i: number) {
-    if (this.#b === null || !(i >= 0 && i < this.#count)) return undefined;
+    if (!(i >= 0 && i < this.#count)) return undefined;
     return this.#b.meta[this.#lo + i];
   }
   length(i: number): number {
@@ -86,19 +91,19 @@ export class ReadonlyFrames implements ReadonlyBatch {
   byte(i: number, at: number): number {
     const m = this.#m(i);
     if (m === undefined || !(at >= 0 && at < m.len)) return -1;
-    return this.#b!.slab[m.off + at]!;
+    return this.#b.slab[m.off + at]!;
   }
   u16(i: number, at: number): number {
     const m = this.#m(i);
     if (m === undefined || !(at >= 0 && at + 2 <= m.len)) return -1;
-    const s = this.#b!.slab;
+    const s = this.#b.slab;
     const o = m.off + at;
     return (s[o]! << 8) | s[o + 1]!;
   }
   u32(i: number, at: number): number {
     const m = this.#m(i);
     if (m === undefined || !(at >= 0 && at + 4 <= m.len)) return -1;
-    const s = this.#b!.slab;
+    const s = this.#b.slab;
     const o = m.off + at;
     return s[o]! * 0x100_0000 + ((s[o + 1]! << 16) | (s[o + 2]! << 8) | s[o + 3]!);
   }
@@ -112,7 +117,7 @@ export class ReadonlyFrames implements ReadonlyBatch {
     const at = m.off + start;
     if (n <= 128) {
       // short copies byte by byte: values only ever leave, never a view
-      const slab = this.#b!.slab;
+      const slab = this.#b.slab;
       for (let k = 0; k < n; k++) dst[d + k] = slab[at + k]!;
       return n;
     }
