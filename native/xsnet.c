@@ -527,6 +527,24 @@ static napi_value Close(napi_env env, napi_callback_info info) {
   return make_int(env, close(fd) < 0 ? -errno : 0);
 }
 
+/* socketPair() -> [fd0, fd1] | -errno: a connected AF_UNIX SOCK_SEQPACKET pair, non-blocking, close-on-exec, both
+ * read and written like a TAP fd (one frame per read()/write(), a short buffer cuts the frame). A port back end
+ * without a device: xswitchd runs its JIT warm-up over these, so nothing reaches any network. */
+static napi_value SocketPair(napi_env env, napi_callback_info info) {
+  (void)info;
+  int sv[2];
+  if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv) < 0) return make_int(env, -errno);
+  set_kind(sv[0], FD_TAP);
+  set_kind(sv[1], FD_TAP);
+  napi_value arr, v;
+  napi_create_array_with_length(env, 2, &arr);
+  for (uint32_t i = 0; i < 2; i++) {
+    napi_create_int32(env, sv[i], &v);
+    napi_set_element(env, arr, i, v);
+  }
+  return arr;
+}
+
 /* ---- readiness: uv_poll on the fd, calling back into JS from the event loop ---- */
 
 typedef struct {
@@ -661,6 +679,7 @@ NAPI_MODULE_INIT() {
       {"recvBatch", NULL, RecvBatch, NULL, NULL, NULL, napi_enumerable, NULL},
       {"sendBatch", NULL, SendBatch, NULL, NULL, NULL, napi_enumerable, NULL},
       {"close", NULL, Close, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"socketPair", NULL, SocketPair, NULL, NULL, NULL, napi_enumerable, NULL},
       {"pollStart", NULL, PollStart, NULL, NULL, NULL, napi_enumerable, NULL},
       {"pollStop", NULL, PollStop, NULL, NULL, NULL, napi_enumerable, NULL},
   };

@@ -13,6 +13,8 @@ export interface Xswitchd {
   /** SIGTERM (clean shutdown, writes the CPU profile), SIGKILL after the grace time. */
   stop(): Promise<void>;
   stderrTail(): string;
+  /** Everything the daemon wrote to stdout (V8 traces asked for with XSWITCHD_NODE_ARGS land here). */
+  stdout(): string;
 }
 
 export interface XswitchdOptions {
@@ -58,6 +60,7 @@ export async function startXswitchd(o: XswitchdOptions): Promise<Xswitchd> {
     xsctl,
     stop: () => proc.stop('SIGTERM', 8000),
     stderrTail: () => proc.stderr.slice(-2000),
+    stdout: () => proc.stdout,
   };
   try {
     await proc.waitFor((out) => out.includes('xswitchd: API on unix:'), 15_000, 'xswitchd start');

@@ -16,12 +16,12 @@ describe('xswitchd flags', () => {
     assert.deepEqual([e.flags.socket, e.flags.store], ['/tmp/a.sock', 'sqlite:/tmp/a.db']);
   });
 
-  it('takes --store, --socket, --host, --log-level (also with =)', () => {
-    const f = parseFlags(['--store', 'sqlite:/x.db', '--socket=/y.sock', '--host', 'h1', '--log-level', 'debug', '--busy-poll-us=50'], { XSWITCH_SOCKET: '/ignored' });
+  it('takes --store, --socket, --host, --log-level, --busy-poll-us, --no-warm-up (also with =)', () => {
+    const f = parseFlags(['--store', 'sqlite:/x.db', '--socket=/y.sock', '--host', 'h1', '--log-level', 'debug', '--busy-poll-us=50', '--no-warm-up'], { XSWITCH_SOCKET: '/ignored' });
     assert.ok(f.ok);
-    assert.deepEqual(f.flags, { store: 'sqlite:/x.db', socket: '/y.sock', host: 'h1', logLevel: 'debug', busyPollUs: 50 });
+    assert.deepEqual(f.flags, { store: 'sqlite:/x.db', socket: '/y.sock', host: 'h1', logLevel: 'debug', busyPollUs: 50, warmUp: false });
     const d = parseFlags([], {});
-    assert.ok(d.ok && d.flags.busyPollUs === 0);
+    assert.ok(d.ok && d.flags.busyPollUs === 0 && d.flags.warmUp);
   });
 
   it('refuses unknown flags, missing values, other stores, bad hosts and levels', () => {

@@ -51,6 +51,8 @@ export interface XsNet {
   sendBatch(fd: number, slab: SlabArg, offs: Uint32Array, lens: Uint32Array, count: number): number;
   /** 0 or -errno. */
   close(fd: number): number;
+  /** A connected AF_UNIX SOCK_SEQPACKET pair, non-blocking, read and written like TAP fds; or -errno. */
+  socketPair(): [number, number] | number;
   /** Call cb (no arguments, from the event loop) while fd is readable. Returns a handle, or -errno. */
   pollStart(fd: number, cb: () => void): PollHandle | number;
   /** Stop a poll; idempotent. 0 or -errno. */
