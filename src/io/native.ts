@@ -51,6 +51,12 @@ export interface XsNet {
   sendBatch(fd: number, slab: SlabArg, offs: Uint32Array, lens: Uint32Array, count: number): number;
   /** 0 or -errno. */
   close(fd: number): number;
+  /** Which path TAP batches take on this thread ('io_uring': one io_uring_enter per batch; 'syscalls': one
+   * read()/write() per frame, with the reason), and what each has moved on this thread. */
+  ioPath(): IoPathInfo;
+  /** TAP batches through io_uring (where the kernel allows it) or the read()/write() loops, for the whole process
+   * from the next call on; overrides XSWITCH_IO_URING (default on; "0" forces the loops). Returns 0. */
+  useIoUring(on: boolean): number;
   /** Call cb (no arguments, from the event loop) while fd is readable. Returns a handle, or -errno. */
   pollStart(fd: number, cb: () => void): PollHandle | number;
   /** Stop a poll; idempotent. 0 or -errno. */
@@ -59,6 +65,20 @@ export interface XsNet {
   readonly TAP_VNET_TNL_HDR_LEN: number;
   readonly PACKET_VNET_HDR_LEN: number;
   readonly MAX_BATCH: number;
+}
+
+/** ioPath(): the TAP batch path of this thread and its counters. */
+export interface IoPathInfo {
+  readonly path: 'io_uring' | 'syscalls';
+  /** Why not io_uring: turned off (XSWITCH_IO_URING=0, useIoUring(false)) or the setup error (e.g. "Operation not
+   * permitted"). */
+  readonly reason?: string;
+  /** Frames and enters through the ring; batches through the loops. */
+  readonly uringFrames: number;
+  readonly uringBatches: number;
+  readonly loopBatches: number;
+  /** Frames read after an earlier read of the same round found the queue empty, moved down a slot. */
+  readonly uringMoved: number;
 }
 
 /** TAP virtio-net header bytes (virtio_net_hdr_mrg_rxbuf: the 10-byte header + num_buffers). */
