@@ -153,12 +153,10 @@ typedef struct {
   /* The ring fd as io_uring_enter takes it: registered (IORING_ENTER_REGISTERED_RING, no fdget per enter) or not. */
   int enter_fd;
   unsigned enter_flags;
-  /* Fixed-file table of URING_FILES slots (0 if the kernel refused it); slot i holds fd i once used. */
-  unsigned files;
 } uring_t;
-
-/* Fixed files: a TAP fd below this many is registered in slot fd on first use, so its SQEs skip fget/fput. */
-#define URING_FILES 1024
+/* No fixed files (IORING_REGISTER_FILES): the ring's file table keeps each TAP open until the ring is torn down,
+ * and after the process dies that teardown runs later in a kernel worker, so a TAP would outlive a killed daemon
+ * for a while (test/e2e/restart.test.ts sees it). Plain fds cost an fget/fput per SQE instead. */
 
 /* Per thread: 0 not tried yet, 1 ring ready, -1 disabled or failed (the loops are used). */
 static __thread int uring_state;
@@ -167,6 +165,8 @@ static __thread uring_t uring;
 static int uring_allowed = -1;
 /* Why the ring is not used on this thread (0: it is, or was not tried yet); for ioPath(). */
 static __thread int uring_errno;
+/* uring_free is this thread's env cleanup hook (added once: Node aborts on a duplicate hook). */
+static __thread int uring_hooked;
 /* Per fd: frames the last TAP recvBatch got, so an idle port probes with one read instead of a full batch. */
 static uint16_t rx_hint[FD_KINDS];
 /* Per fd, how its SQEs must ask for "never wait". An O_NONBLOCK file that supports IOCB_NOWAIT (FMODE_NOWAIT: pipes,
@@ -193,38 +193,8 @@ static inline int nowait_get(int fd) {
 
 /* Frames and batches moved through the ring, and batches moved by the read()/write() loops (for tests). */
 static __thread uint64_t uring_frames, uring_batches, loop_batches, uring_moved;
-/* Per fd number: the open of the file this thread's ring holds in slot fd (0: none). fd_gen counts the addon's opens
- * and closes of each number, so a reused number is never served by the file it had before. */
-static uint32_t fd_gen[URING_FILES];
-static __thread uint32_t reg_gen[URING_FILES];
-
 static int uring_register(int ring, unsigned op, void *arg, unsigned nr) {
   return (int)syscall(__NR_io_uring_register, ring, op, arg, nr);
-}
-
-/* The fixed-file slot of fd on this ring (registering it first), or -1: then the SQE names the fd itself. */
-static inline int uring_slot(uring_t *r, int fd) {
-  if (r->files == 0 || fd < 0 || fd >= URING_FILES) return -1;
-  uint32_t g = __atomic_load_n(&fd_gen[fd], __ATOMIC_RELAXED);
-  if (reg_gen[fd] == g && g != 0) return fd;
-  struct io_uring_files_update u = {.offset = (uint32_t)fd, .fds = (uint64_t)(uintptr_t)&fd};
-  if (uring_register(r->fd, IORING_REGISTER_FILES_UPDATE, &u, 1) != 1) return -1;
-  reg_gen[fd] = g;
-  return fd;
-}
-
-/* The addon opened or closed fd: bump its generation and drop it from this thread's ring (a registered file holds
- * the TAP open, so the device would outlive its close otherwise). */
-static void uring_forget(int fd) {
-  if (fd < 0 || fd >= URING_FILES) return;
-  uint32_t g = __atomic_add_fetch(&fd_gen[fd], 1, __ATOMIC_RELAXED);
-  if (g == 0) __atomic_store_n(&fd_gen[fd], 1, __ATOMIC_RELAXED);
-  if (uring_state == 1 && uring.files != 0 && reg_gen[fd] != 0) {
-    int none = -1;
-    struct io_uring_files_update u = {.offset = (uint32_t)fd, .fds = (uint64_t)(uintptr_t)&none};
-    uring_register(uring.fd, IORING_REGISTER_FILES_UPDATE, &u, 1);
-  }
-  reg_gen[fd] = 0;
 }
 
 static void uring_free(void *arg) {
@@ -307,12 +277,12 @@ static uring_t *uring_get(napi_env env) {
     r->enter_fd = (int)ru.offset;
     r->enter_flags = IORING_ENTER_REGISTERED_RING;
   }
-  struct io_uring_rsrc_register rr = {.nr = URING_FILES, .flags = IORING_RSRC_REGISTER_SPARSE};
-  if (uring_register(fd, IORING_REGISTER_FILES2, &rr, sizeof rr) == 0) r->files = URING_FILES;
-  memset(reg_gen, 0, sizeof reg_gen);
   uring_state = 1;
   uring_errno = 0;
-  napi_add_env_cleanup_hook(env, uring_free, NULL);
+  if (!uring_hooked) {
+    napi_add_env_cleanup_hook(env, uring_free, NULL);
+    uring_hooked = 1;
+  }
   return r;
 fail:
   uring_errno = errno;
@@ -325,18 +295,14 @@ fail:
 }
 
 /* Queue one read or write SQE; user_data is its index in the batch. */
-static inline void uring_prep(uring_t *r, uint8_t op, int fd, int slot, void *buf, uint32_t len, uint64_t k,
-                              uint8_t flags, int nowait) {
+static inline void uring_prep(uring_t *r, uint8_t op, int fd, void *buf, uint32_t len, uint64_t k, uint8_t flags,
+                              int nowait) {
   struct io_uring_sqe *e = &r->sqes[r->sq_local_tail & *r->sq_mask];
   memset(e, 0, sizeof *e);
   e->opcode = op;
   e->flags = flags;
   e->rw_flags = nowait ? RWF_NOWAIT : 0;
   e->fd = fd;
-  if (slot >= 0) {
-    e->fd = slot;
-    e->flags = flags | IOSQE_FIXED_FILE;
-  }
   e->addr = (uint64_t)(uintptr_t)buf;
   e->len = len;
   e->off = (uint64_t)-1; /* current position: a stream fd */
@@ -345,10 +311,10 @@ static inline void uring_prep(uring_t *r, uint8_t op, int fd, int slot, void *bu
 }
 
 /* Submit the n queued SQEs and wait for their n CQEs; res[k] gets the result of SQE k. Returns 0, or -errno if the
- * ring refused the batch (nothing was submitted then, and the ring is given up for this thread). */
+ * ring failed (it is given up for this thread then). */
 static int uring_run(uring_t *r, unsigned n, int32_t *res) {
   __atomic_store_n(r->sq_tail, r->sq_local_tail, __ATOMIC_RELEASE);
-  unsigned submitted = 0, reaped = 0;
+  unsigned submitted = 0, reaped = 0, fails = 0;
   while (reaped < n) {
     unsigned head = *r->cq_head, tail = __atomic_load_n(r->cq_tail, __ATOMIC_ACQUIRE);
     while (head != tail && reaped < n) {
@@ -362,16 +328,15 @@ static int uring_run(uring_t *r, unsigned n, int32_t *res) {
     int got = (int)syscall(__NR_io_uring_enter, r->enter_fd, n - submitted, n - reaped,
                            IORING_ENTER_GETEVENTS | r->enter_flags, NULL, 0);
     if (got < 0) {
-      if (errno == EINTR || errno == EAGAIN || errno == EBUSY) continue;
       int e = errno;
-      if (submitted == 0) {
-        /* Nothing went in: drop the ring for this thread; the SQEs go with it. */
-        uring_free(NULL);
-        uring_state = -1;
-        uring_errno = e;
-        return -e;
-      }
-      continue;
+      /* EINTR (a signal), EAGAIN / EBUSY (no memory, completions backed up): again, a bounded number of times. */
+      if ((e == EINTR || e == EAGAIN || e == EBUSY) && ++fails < 1000) continue;
+      /* Anything else, or for ever: drop the ring for this thread (the loops take over). If SQEs had gone in, the
+       * batch's outcome is unknown; only a broken kernel gets here. */
+      uring_free(NULL);
+      uring_state = -1;
+      uring_errno = e;
+      return -e;
     }
     submitted += (unsigned)got;
   }
@@ -391,11 +356,10 @@ static int tap_recv_uring(uring_t *r, int fd, uint8_t *slab, const uint32_t *off
   if (w < 1) w = 1;
   int mode = nowait_get(fd);
   if (mode == NW_LOOP) return INT32_MIN;
-  int slot = uring_slot(r, fd);
   while (n < max) {
     if (w > max - n) w = max - n;
     for (int k = 0; k < w; k++)
-      uring_prep(r, IORING_OP_READ, fd, slot, slab + offs[n + k], caps[n + k], (uint64_t)k, 0, mode == NW_FLAG);
+      uring_prep(r, IORING_OP_READ, fd, slab + offs[n + k], caps[n + k], (uint64_t)k, 0, mode == NW_FLAG);
     if (uring_run(r, (unsigned)w, res) < 0) {
       if (n == 0) return INT32_MIN;
       break;
@@ -441,11 +405,10 @@ static int tap_recv_uring(uring_t *r, int fd, uint8_t *slab, const uint32_t *off
 static int tap_send_uring(uring_t *r, int fd, uint8_t *slab, const uint32_t *offs, const uint32_t *lens, int count) {
   int32_t res[MAX_BATCH];
   int mode = nowait_get(fd);
-  int slot = mode == NW_LOOP ? -1 : uring_slot(r, fd);
   for (;;) {
     if (mode == NW_LOOP) return INT32_MIN;
     for (int k = 0; k < count; k++)
-      uring_prep(r, IORING_OP_WRITE, fd, slot, slab + offs[k], lens[k], (uint64_t)k, k + 1 < count ? IOSQE_IO_LINK : 0,
+      uring_prep(r, IORING_OP_WRITE, fd, slab + offs[k], lens[k], (uint64_t)k, k + 1 < count ? IOSQE_IO_LINK : 0,
                  mode == NW_FLAG);
     if (uring_run(r, (unsigned)count, res) < 0) return INT32_MIN;
     /* Refused RWF_NOWAIT: the first write failed before moving anything and cancelled the rest. */
@@ -579,7 +542,6 @@ static napi_value OpenTap(napi_env env, napi_callback_info info) {
     nowait_mode[fd] = NW_FLAG;
     rx_hint[fd] = 0;
   }
-  uring_forget(fd);
   return make_int(env, fd);
 fail:;
   int e = errno;
@@ -876,7 +838,6 @@ static napi_value Close(napi_env env, napi_callback_info info) {
   set_kind(fd, FD_UNKNOWN);
   ring_free(fd);
   if (fd >= 0 && fd < FD_KINDS) rx_hint[fd] = 0;
-  uring_forget(fd);
   return make_int(env, close(fd) < 0 ? -errno : 0);
 }
 
@@ -912,7 +873,6 @@ static napi_value UseIoUring(napi_env env, napi_callback_info info) {
   int on = 0;
   if (!arg_bool(env, argv[0], &on)) return make_int(env, -EINVAL);
   uring_allowed = on;
-  if (uring_state == 1) napi_remove_env_cleanup_hook(env, uring_free, NULL);
   uring_free(NULL);
   uring_state = 0;
   uring_errno = 0;

@@ -379,7 +379,7 @@ describe('TAP back end (real devices)', { skip }, () => {
         const c = await capDone;
         const got = c.out.trim().split(',').filter((w) => w !== '').map(Number);
         assert.deepEqual(got, Array.from({ length: per }, (_, i) => i), 'written in order, every one');
-        // the ring holds the TAP as a fixed file: closing the port must still let the device go
+        // the ring must not keep the TAP open (no fixed files): closing the port lets the device go
         t.close();
         const gone = await waitFor(() => tryRun('ip', ['-n', ns, 'link', 'show', t.name]) === false, 3000);
         assert.ok(gone, 'the TAP device is gone after close');
