@@ -129,6 +129,15 @@ export function loadNative(): XsNet | { error: string } {
   return cached;
 }
 
+/** How TAP batches move in this process, for the daemon's start line: "io_uring", "syscalls (why)", or
+ * "no addon". */
+export function tapIoPath(): string {
+  const nat = loadNative();
+  if ('error' in nat) return 'no addon';
+  const p = nat.ioPath();
+  return p.reason === undefined ? p.path : `${p.path} (${p.reason})`;
+}
+
 /** Human text for a -errno result. */
 export function errnoName(neg: number): string {
   const e = -neg;
