@@ -662,13 +662,31 @@ static napi_value RecvBatch(napi_env env, napi_callback_info info) {
   if (max == 0) return make_int(env, 0);
 
   if (get_kind(fd) == FD_TAP) {
-    uring_t *ur = uring_get(env);
-    if (ur != NULL) {
-      int got = tap_recv_uring(ur, fd, slab, offs, caps, lens, tcis, max);
-      if (got != INT32_MIN) return make_int(env, got);
-    }
-    loop_batches++;
     int n = 0;
+    /* An idle fd (the last call got at most one frame: a ping, a busy-poll probe) is asked with one read() first:
+     * an io_uring_enter for a single read costs more than the read (about 1.3 vs 0.7 us here). */
+    uring_t *ur = max > 1 || rx_hint[fd < FD_KINDS ? fd : 0] > 1 ? uring_get(env) : NULL;
+    if (ur != NULL && fd < FD_KINDS && rx_hint[fd] <= 1) {
+      ssize_t r;
+      do r = read(fd, slab + offs[0], caps[0]);
+      while (r < 0 && errno == EINTR);
+      if (r < 0) {
+        rx_hint[fd] = 0;
+        return make_int(env, errno == EAGAIN ? 0 : -errno);
+      }
+      lens[0] = (uint32_t)r;
+      tcis[0] = -1;
+      n = 1;
+    }
+    if (ur != NULL && n < max) {
+      int got = tap_recv_uring(ur, fd, slab, offs + n, caps + n, lens + n, tcis + n, max - n);
+      if (got != INT32_MIN) {
+        if (got < 0 && n > 0) got = 0; /* the first frame stands; the error comes again next call */
+        if (fd < FD_KINDS) rx_hint[fd] = (uint16_t)(n + (got > 0 ? got : 0));
+        return make_int(env, got < 0 ? got : n + got);
+      }
+    }
+    if (uring_state != 1) loop_batches++;
     while (n < max) {
       ssize_t r = read(fd, slab + offs[n], caps[n]);
       if (r < 0) {
@@ -764,12 +782,13 @@ static napi_value SendBatch(napi_env env, napi_callback_info info) {
   if (count == 0) return make_int(env, 0);
 
   if (get_kind(fd) == FD_TAP) {
-    uring_t *ur = uring_get(env);
+    /* One frame: write() is cheaper than an io_uring_enter for it (and the latency path for pings). */
+    uring_t *ur = count > 1 ? uring_get(env) : NULL;
     if (ur != NULL) {
       int got = tap_send_uring(ur, fd, slab, offs, lens, count);
       if (got != INT32_MIN) return make_int(env, got);
     }
-    loop_batches++;
+    if (uring_state != 1) loop_batches++;
     int n = 0;
     while (n < count) {
       ssize_t r = write(fd, slab + offs[n], lens[n]);

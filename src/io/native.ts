@@ -73,7 +73,8 @@ export interface IoPathInfo {
   /** Why not io_uring: turned off (XSWITCH_IO_URING=0, useIoUring(false)) or the setup error (e.g. "Operation not
    * permitted"). */
   readonly reason?: string;
-  /** Frames and enters through the ring; batches through the loops. */
+  /** Frames and enters through the ring; batches through the loops because the ring is off or unavailable (with
+   * the ring on, a single-frame send and an idle port's first read still use write()/read(), uncounted). */
   readonly uringFrames: number;
   readonly uringBatches: number;
   readonly loopBatches: number;
