@@ -35,6 +35,7 @@ const TAGS: Readonly<Record<string, string>> = {
   'ovs-tso': 's',
   'xswitch-tap': 't',
   'xswitch-tap-no-offload': 'n',
+  'xswitch-tap-syscalls': 'r',
   'xswitch-veth': 'v',
 };
 

@@ -187,7 +187,9 @@ function xswitchDocument(
   };
 }
 
-function xswitchCandidate(name: string, label: string, mode: 'tap' | 'veth', offload: boolean): Candidate {
+function xswitchCandidate(
+  name: string, label: string, mode: 'tap' | 'veth', offload: boolean, env?: Readonly<Record<string, string>>,
+): Candidate {
   return {
     name,
     label,
@@ -209,7 +211,7 @@ function xswitchCandidate(name: string, label: string, mode: 'tap' | 'veth', off
           hostB = ifB = `${ctx.prefix}t2`;
         }
         const d = await startXswitchd({
-          root: ctx.root, netns: n.h, dir: ctx.dir, name: `${ctx.tag}-xs`,
+          root: ctx.root, netns: n.h, dir: ctx.dir, name: `${ctx.tag}-xs`, ...(env === undefined ? {} : { env }),
           ...(ctx.cpuProfileDir === undefined ? {} : { cpuProfileDir: ctx.cpuProfileDir }),
         });
         undo.push(() => d.stop());
@@ -242,6 +244,10 @@ export const xswitchTapCandidate = xswitchCandidate('xswitch-tap', 'xswitch TAP,
 export const xswitchTapNoOffloadCandidate = xswitchCandidate(
   'xswitch-tap-no-offload', 'xswitch TAP, no vnet hdr', 'tap', false,
 );
+/** The TAP candidate with its batches as one read()/write() per frame instead of io_uring (A/B of the same build). */
+export const xswitchTapSyscallsCandidate = xswitchCandidate(
+  'xswitch-tap-syscalls', 'xswitch TAP, vnet hdr, read/write loop', 'tap', true, { XSWITCH_IO_URING: '0' },
+);
 export const xswitchVethCandidate = xswitchCandidate('xswitch-veth', 'xswitch AF_PACKET veth', 'veth', false);
 
 export const ALL_CANDIDATES: readonly Candidate[] = [
@@ -250,5 +256,6 @@ export const ALL_CANDIDATES: readonly Candidate[] = [
   ovsTsoCandidate,
   xswitchTapCandidate,
   xswitchTapNoOffloadCandidate,
+  xswitchTapSyscallsCandidate,
   xswitchVethCandidate,
 ];

@@ -26,6 +26,8 @@ export interface XswitchdOptions {
   readonly cpuProfileDir?: string;
   /** The daemon's --host (default 'bench'); a document with a `host` key must name it. */
   readonly host?: string;
+  /** Extra environment for the daemon (over the inherited one), e.g. XSWITCH_IO_URING=0. */
+  readonly env?: Readonly<Record<string, string>>;
 }
 
 /** Is the daemon built? (bin/xswitchd and the compiled control plane.) */
@@ -50,7 +52,7 @@ export async function startXswitchd(o: XswitchdOptions): Promise<Xswitchd> {
     '--store', store, '--socket', socket, '--host', o.host ?? 'bench', '--log-level', 'warn',
     // XSWITCHD_EXTRA_ARGS: daemon flags to compare settings, e.g. "--busy-poll-us 0"
     ...(process.env['XSWITCHD_EXTRA_ARGS'] ?? '').split(' ').filter((w) => w !== ''),
-  ]);
+  ], o.env === undefined ? undefined : { ...process.env, ...o.env });
   const xsctl = (...args: string[]): Promise<string> =>
     must(process.execPath, [join(o.root, 'bin', 'xsctl'), '--socket', socket, ...args], { timeoutMs: 15_000 });
   const d: Xswitchd = {

@@ -5,6 +5,7 @@ import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { warmUpDataPath } from './warmup.js';
 import { Switch } from '../dataplane/switch.js';
+import { tapIoPath } from '../io/native.js';
 import { openPacketPort } from '../io/packet.js';
 import { openTapPort } from '../io/tap.js';
 import { absolute, claimSocket, startApi } from './api.js';
@@ -178,7 +179,10 @@ export async function main(argv: readonly string[]): Promise<number> {
     store.close();
     return 1;
   }
-  log.info('xswitchd started', { version: version(), host: flags.host, socket, store: storeUrl, pid: process.pid, revision: ctl.revision });
+  log.info('xswitchd started', {
+    version: version(), host: flags.host, socket, store: storeUrl, pid: process.pid, revision: ctl.revision,
+    tapIo: tapIoPath(),
+  });
   const sockFlag = socket === DEFAULT_SOCKET ? '' : ` --socket ${socket}`;
   process.stdout.write(`xswitchd: API on unix:${socket} (store ${storeUrl})\n` +
     `next: in another terminal, run examples/quickstart.sh (or: node bin/xsctl${sockFlag} apply -f examples/quickstart.yaml)\n`);

@@ -53,6 +53,12 @@ export interface XsNet {
   close(fd: number): number;
   /** A connected AF_UNIX SOCK_SEQPACKET pair, non-blocking, read and written like TAP fds; or -errno. */
   socketPair(): [number, number] | number;
+  /** Which path TAP batches take on this thread ('io_uring': one io_uring_enter per batch; 'syscalls': one
+   * read()/write() per frame, with the reason), and what each has moved on this thread. */
+  ioPath(): IoPathInfo;
+  /** TAP batches through io_uring (where the kernel allows it) or the read()/write() loops, for the whole process
+   * from the next call on; overrides XSWITCH_IO_URING (default on; "0" forces the loops). Returns 0. */
+  useIoUring(on: boolean): number;
   /** Call cb (no arguments, from the event loop) while fd is readable. Returns a handle, or -errno. */
   pollStart(fd: number, cb: () => void): PollHandle | number;
   /** Stop a poll; idempotent. 0 or -errno. */
@@ -61,6 +67,21 @@ export interface XsNet {
   readonly TAP_VNET_TNL_HDR_LEN: number;
   readonly PACKET_VNET_HDR_LEN: number;
   readonly MAX_BATCH: number;
+}
+
+/** ioPath(): the TAP batch path of this thread and its counters. */
+export interface IoPathInfo {
+  readonly path: 'io_uring' | 'syscalls';
+  /** Why not io_uring: turned off (XSWITCH_IO_URING=0, useIoUring(false)) or the setup error (e.g. "Operation not
+   * permitted"). */
+  readonly reason?: string;
+  /** Frames and enters through the ring; batches through the loops because the ring is off or unavailable (with
+   * the ring on, a single-frame send and an idle port's first read still use write()/read(), uncounted). */
+  readonly uringFrames: number;
+  readonly uringBatches: number;
+  readonly loopBatches: number;
+  /** Frames read after an earlier read of the same round found the queue empty, moved down a slot. */
+  readonly uringMoved: number;
 }
 
 /** TAP virtio-net header bytes (virtio_net_hdr_mrg_rxbuf: the 10-byte header + num_buffers). */
@@ -109,6 +130,15 @@ export function loadNative(): XsNet | { error: string } {
     cached = { error: `xsnet addon failed to load: ${err instanceof Error ? err.message : String(err)}` };
   }
   return cached;
+}
+
+/** How TAP batches move in this process, for the daemon's start line: "io_uring", "syscalls (why)", or
+ * "no addon". */
+export function tapIoPath(): string {
+  const nat = loadNative();
+  if ('error' in nat) return 'no addon';
+  const p = nat.ioPath();
+  return p.reason === undefined ? p.path : `${p.path} (${p.reason})`;
 }
 
 /** Human text for a -errno result. */
