@@ -102,6 +102,8 @@ function hooks(seen: Float64Array): { name: string; extension: CaptureExtension 
 
 /** Frames per batch on the private switch: small slabs for the switch kept after the warm-up. */
 const WARM_BATCH = 4;
+/** Pause after the last phase for background compile jobs still running (a few ms each here). */
+const SETTLE_MS = 30;
 
 let retained: SwitchApi | null = null;
 
@@ -149,8 +151,8 @@ function script(a: Pair, b: Pair, c: Pair | null, macA: number): [Pair, Uint8Arr
 }
 
 /**
- * One private switch: ports A and B (TAP back ends) from the start, C (an AF_PACKET back end) attached for the
- * middle half, so port changes and the paths they reset also run compiled. `frames` forwarded, or `deadline`.
+ * One private switch: ports A and B (TAP back ends) and C (an AF_PACKET back end). `frames` forwarded, or
+ * `deadline`. The last phase (`keep`) leaves its switch stopped but not closed (see below).
  */
 async function phase(
   nat: Nat, o: WarmUpOptions, frames: number, deadline: number, pairs: Pair[], keep: boolean,
@@ -200,12 +202,14 @@ async function phase(
     let frameset = script(a, b, null, MAC_A);
     for (let round = 0; forwarded < frames; round++) {
       const progress = forwarded / frames;
-      if (cId === null && progress >= 0.25 && progress < 0.75) {
+      // Earlier phases attach C for their middle half (port changes run compiled too); the kept last phase has it
+      // from the start and keeps it, so nothing changes shape while its code is compiled for good.
+      if (cId === null && (keep ? round === 0 : progress >= 0.25 && progress < 0.75)) {
         const pc = new PacketPort(nat, c.own, 'warm-c', true, false);
         backends.push(pc);
         cId = sw.addPort(pc, vmPort('warm-c'));
         c.owned = true;
-      } else if (cId !== null && progress >= 0.75) {
+      } else if (cId !== null && !keep && progress >= 0.75) {
         sw.removePort(cId); // closes c.own
         cId = null;
       }
@@ -248,16 +252,27 @@ export async function warmUpDataPath(o: WarmUpOptions): Promise<WarmUpResult | {
   if ('error' in nat) return nat;
   const deadline = t0 + (o.maxMs ?? 1500);
   const phases = Math.max(1, o.phases ?? 3);
-  const per = Math.ceil((o.frames ?? 24_000) / phases);
+  // Half the frames for the kept last phase: it compiles the code that stays.
+  const total = o.frames ?? 24_000;
+  const early = phases === 1 ? 0 : Math.ceil(total / 2 / (phases - 1));
   const pairs: Pair[] = [];
   let frames = 0;
   try {
     for (let k = 0; k < phases && performance.now() < deadline; k++) {
-      if (k === phases - 1) fullGc();
-      const n = await phase(nat, o, per, deadline, pairs, k === phases - 1);
+      if (k === phases - 1) {
+        // Let the closed switches go first: their poll handles close on a later loop turn and hold them until
+        // then. Code compiled earlier that still refers to them is thrown away now, not at some later GC, and
+        // the last phase compiles it again on objects that stay (the kept switch).
+        for (let t = 0; t < 3; t++) await turn();
+        fullGc();
+      }
+      const last = k === phases - 1;
+      const n = await phase(nat, o, last ? total - early * (phases - 1) : early, deadline, pairs, last);
       if (typeof n !== 'number') return n;
       frames += n;
     }
+    // V8 compiles on a background thread: give the last jobs time to finish before real frames arrive.
+    await new Promise((resolve) => setTimeout(resolve, SETTLE_MS));
   } finally {
     for (const p of pairs) {
       nat.close(p.peer);
