@@ -89,6 +89,8 @@ export class Switch implements SwitchApi {
   private readonly delivered: Uint8Array;
   /** Per txIdx entry of the current send: taken by the back end. */
   private readonly sentMark: Uint8Array;
+  /** The last rxBatch got fewer frames than it asked for (the port's queue ran empty). */
+  private rxShort = false;
   private readonly touched: PortState[] = [];
   private touchedCount = 0;
   private busy = 0;
@@ -430,7 +432,13 @@ export class Switch implements SwitchApi {
     p.serviceScheduled = false;
     if (!this.running || this.ports.get(p.id) !== p) return;
     let batches = 0;
-    while (batches < RX_BUDGET && this.rxBatch(p) > 0) batches++;
+    // A short batch means the back end found its queue empty: stop there. Readiness is level-triggered, so
+    // frames that came in since wake us again; asking once more now would cost a read that finds nothing (a
+    // syscall and an addon call per wake-up, a few us on every ping).
+    while (batches < RX_BUDGET && this.rxBatch(p) > 0) {
+      batches++;
+      if (this.rxShort) break;
+    }
     if (batches === RX_BUDGET) {
       if (!p.serviceScheduled) {
         p.serviceScheduled = true;
@@ -473,6 +481,7 @@ export class Switch implements SwitchApi {
     const max = pq === undefined ? this.batchSize : this.qosRxLimit(p, pq);
     if (max === 0) return 0;
     const n = p.backend.receive(b, 0, max);
+    this.rxShort = n < max;
     if (n <= 0) return 0;
     b.count = n;
     if (pq !== undefined && pq.rxCapped) this.qosChargeRx(pq, b, n);
