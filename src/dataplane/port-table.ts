@@ -39,6 +39,8 @@ export class PortState {
   /** Re-entry guard and budget continuation for event-loop operation. */
   readonly service: () => void;
   serviceScheduled = false;
+  /** Switch.service() bookkeeping: the call that last sent to this port. */
+  probeGen = 0;
 
   constructor(
     readonly id: PortId,

@@ -391,3 +391,34 @@ describe('switch: event loop', () => {
     sw.close();
   });
 });
+
+describe('switch: event-loop service', () => {
+  it('reads a VM port it just sent to before returning: an answer already queued goes out in the same wake-up', async () => {
+    const { sw, port } = rig({ a: {}, b: {} });
+    const a = port.a!;
+    const b = port.b!;
+    // b answers like a VM kernel: the reply is queued before the send returns
+    const send = b.send.bind(b);
+    b.send = (batch, idx, count) => {
+      const n = send(batch, idx, count);
+      for (let k = 0; k < n; k++) b.inject(eth(MAC_A, MAC_B, { mark: 9 }));
+      return n;
+    };
+    const turn = (): Promise<void> => new Promise((r) => setImmediate(r));
+    sw.start();
+    try {
+      a.inject(eth(MAC_B, MAC_A, { mark: 1 })); // learn A, flood to b, b answers (learn B)
+      for (let k = 0; k < 5; k++) await turn();
+      a.takeSent();
+      b.takeSent();
+      a.inject(eth(MAC_B, MAC_A, { mark: 2 }));
+      // one turn: a's wake-up has run; b's own wake-up (scheduled by its inject) has not
+      await turn();
+      assert.equal(b.takeSent().length, 1, 'the request reached b');
+      assert.deepEqual(a.takeSent().map(markOf), [9], 'the answer came back in the same wake-up');
+      assert.equal(b.pending, 0);
+    } finally {
+      sw.close();
+    }
+  });
+});

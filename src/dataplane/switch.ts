@@ -89,6 +89,10 @@ export class Switch implements SwitchApi {
   private readonly delivered: Uint8Array;
   /** Per txIdx entry of the current send: taken by the back end. */
   private readonly sentMark: Uint8Array;
+  /** Ports sent to during the current service() call (each once: PortState.probeGen), read again at its end. */
+  private readonly probe: PortState[] = [];
+  private probeCount = 0;
+  private probeGen = 0;
   /** The last rxBatch got fewer frames than it asked for (the port's queue ran empty). */
   private rxShort = false;
   private readonly touched: PortState[] = [];
@@ -431,6 +435,8 @@ export class Switch implements SwitchApi {
   private service(p: PortState): void {
     p.serviceScheduled = false;
     if (!this.running || this.ports.get(p.id) !== p) return;
+    this.probeGen++;
+    this.probeCount = 0;
     let batches = 0;
     // A short batch means the back end found its queue empty: stop there. Readiness is level-triggered, so
     // frames that came in since wake us again; asking once more now would cost a read that finds nothing (a
@@ -439,6 +445,15 @@ export class Switch implements SwitchApi {
       batches++;
       if (this.rxShort) break;
     }
+    // A VM's kernel answers a frame written to its TAP (an echo reply, an ACK) before the write returns: read each
+    // VM port just sent to once more now, not after another trip through the event loop and the addon's callback.
+    // Costs one read that finds nothing when there is no answer.
+    const n = this.probeCount;
+    for (let k = 0; k < n; k++) {
+      const q = this.probe[k]!;
+      if (q !== p && !q.external && this.running && this.ports.get(q.id) === q) this.rxBatch(q);
+    }
+    this.probeCount = 0;
     if (batches === RX_BUDGET) {
       if (!p.serviceScheduled) {
         p.serviceScheduled = true;
@@ -742,7 +757,15 @@ export class Switch implements SwitchApi {
         if (p.external) this.sendToUplink(net, b, p);
       }
     }
-    for (let k = 0; k < this.touchedCount; k++) this.touched[k]!.txCount = 0;
+    const gen = this.probeGen;
+    for (let k = 0; k < this.touchedCount; k++) {
+      const p = this.touched[k]!;
+      p.txCount = 0;
+      if (p.probeGen !== gen) {
+        p.probeGen = gen;
+        this.probe[this.probeCount++] = p;
+      }
+    }
   }
 
   private sendTo(b: Batch, p: PortState): void {
