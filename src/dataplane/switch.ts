@@ -93,8 +93,6 @@ export class Switch implements SwitchApi {
   private readonly probe: PortState[] = [];
   private probeCount = 0;
   private probeGen = 0;
-  /** The last rxBatch got fewer frames than it asked for (the port's queue ran empty). */
-  private rxShort = false;
   private readonly touched: PortState[] = [];
   private touchedCount = 0;
   private busy = 0;
@@ -438,13 +436,7 @@ export class Switch implements SwitchApi {
     this.probeGen++;
     this.probeCount = 0;
     let batches = 0;
-    // A short batch means the back end found its queue empty: stop there. Readiness is level-triggered, so
-    // frames that came in since wake us again; asking once more now would cost a read that finds nothing (a
-    // syscall and an addon call per wake-up, a few us on every ping).
-    while (batches < RX_BUDGET && this.rxBatch(p) > 0) {
-      batches++;
-      if (this.rxShort) break;
-    }
+    while (batches < RX_BUDGET && this.rxBatch(p) > 0) batches++;
     // A VM's kernel answers a frame written to its TAP (an echo reply, an ACK) before the write returns: read each
     // VM port just sent to once more now, not after another trip through the event loop and the addon's callback.
     // Costs one read that finds nothing when there is no answer.
@@ -496,7 +488,6 @@ export class Switch implements SwitchApi {
     const max = pq === undefined ? this.batchSize : this.qosRxLimit(p, pq);
     if (max === 0) return 0;
     const n = p.backend.receive(b, 0, max);
-    this.rxShort = n < max;
     if (n <= 0) return 0;
     b.count = n;
     if (pq !== undefined && pq.rxCapped) this.qosChargeRx(pq, b, n);
