@@ -89,8 +89,9 @@ export class Switch implements SwitchApi {
   private readonly delivered: Uint8Array;
   /** Per txIdx entry of the current send: taken by the back end. */
   private readonly sentMark: Uint8Array;
-  /** Ports sent to during the current service() call (each once: PortState.probeGen), read again at its end. */
-  private readonly probe: PortState[] = [];
+  /** Ports sent to during the current service() call (each once: PortState.probeGen), read again at its end. Ids,
+   *  not PortStates: a removed port's state (and its slab) must not stay referenced from here. */
+  private readonly probe: PortId[] = [];
   private probeCount = 0;
   private probeGen = 0;
   private readonly touched: PortState[] = [];
@@ -442,8 +443,8 @@ export class Switch implements SwitchApi {
     // Costs one read that finds nothing when there is no answer.
     const n = this.probeCount;
     for (let k = 0; k < n; k++) {
-      const q = this.probe[k]!;
-      if (q !== p && !q.external && this.running && this.ports.get(q.id) === q) this.rxBatch(q);
+      const q = this.ports.get(this.probe[k]!);
+      if (q !== undefined && q !== p && !q.external && this.running) this.rxBatch(q);
     }
     this.probeCount = 0;
     if (batches === RX_BUDGET) {
@@ -754,7 +755,7 @@ export class Switch implements SwitchApi {
       p.txCount = 0;
       if (p.probeGen !== gen) {
         p.probeGen = gen;
-        this.probe[this.probeCount++] = p;
+        this.probe[this.probeCount++] = p.id;
       }
     }
   }
