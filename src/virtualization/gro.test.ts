@@ -367,6 +367,27 @@ describe('gro: what does not merge', () => {
     assert.deepEqual(shape(b), [3, 0, 0]);
   });
 
+  it('DATA_VALID and CHECKSUM_PARTIAL segments: the payload is moved whole (odd sizes, every alignment)', () => {
+    for (const pay of [1448, 1447, 1001]) {
+      for (const mark of ['dataValid', 'partial'] as const) {
+        const segs = run(4, pay);
+        const b = batchOf(segs);
+        for (let i = 0; i < 4; i++) {
+          const m = b.meta[i]!;
+          if (mark === 'dataValid') m.dataValid = true;
+          else {
+            m.needsCsum = true;
+            m.csumStart = ETH + 20;
+            m.csumOffset = 16;
+          }
+        }
+        new Gro().run(b, 0, 4);
+        assert.deepEqual(shape(b), [4, 0, 0, 0], `${mark} ${pay}`);
+        checkSuper(b, 0, segs);
+      }
+    }
+  });
+
   it('a pure ACK of the flow in between ends the run (the segments after it start the next one)', () => {
     const segs = run(4, 1448);
     const ackOnly = seg({ seq: be32(segs[2]!, ETH + 24), pay: new Uint8Array(0), id: 9 });
