@@ -105,7 +105,7 @@ export function rig(
 }
 
 /** global gc() without a command-line flag (a test file cannot pass --expose-gc to itself). */
-function getGc(): () => void {
+export function getGc(): () => void {
   setFlagsFromString('--expose-gc');
   return runInNewContext('gc') as () => void;
 }

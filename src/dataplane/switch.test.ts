@@ -7,9 +7,29 @@ import { checksumValid, pseudoSumIpv4 } from '../wire/checksum.js';
 import { frame } from '../../test/helpers/frame-builder.js';
 import { IPPROTO_TCP } from '../wire/ipv4.js';
 import { GSO_TCPV4 } from './frame.js';
-import { BROADCAST, MAC_A, MAC_B, MAC_C, MAC_D, eth, markOf, rig, tagOf } from './switch.test-kit.js';
+import { BROADCAST, MAC_A, MAC_B, MAC_C, MAC_D, eth, getGc, markOf, rig, tagOf } from './switch.test-kit.js';
 import { minutes, seconds } from './types.js';
 import type { ForwardingExtension } from '../extensions/api.js';
+
+describe('switch: removed ports', () => {
+  it('a removed port is not kept alive by the switch (its state, back end and rx slab can be collected)', async () => {
+    const gc = getGc();
+    const r = rig({ a: {}, b: {}, c: {} });
+    r.port.a!.inject(eth(BROADCAST, MAC_A));
+    r.sw.poll(); // the flood sends to b and c
+    assert.equal(r.port.c!.takeSent().length, 1);
+    const ref = new WeakRef(r.port.c!);
+    r.sw.removePort(r.id.c!);
+    delete r.port.c;
+    await new Promise((res) => setImmediate(res)); // a WeakRef keeps its target until the job ends
+    gc();
+    gc();
+    assert.equal(ref.deref(), undefined, 'the switch still references the removed port');
+    r.port.a!.inject(eth(BROADCAST, MAC_A));
+    r.sw.poll();
+    assert.equal(r.port.b!.takeSent().length, 2, 'forwarding goes on');
+  });
+});
 
 describe('switch: learning and flooding', () => {
   it('floods unknown unicast, learns, then forwards unicast only to the learned port', () => {

@@ -217,6 +217,12 @@ export class Switch implements SwitchApi {
   removePort(id: PortId): void {
     const p = this.mustPort(id);
     this.ports.remove(id);
+    // the last batch's destination list may still point at it (and through it at its back end and slab); outside
+    // a batch the list is dead until the next transmit() refills it from 0
+    if (this.busy === 0) {
+      this.touched.length = 0;
+      this.touchedCount = 0;
+    }
     this.qosRemove(id);
     this.local.refresh();
     this.refreshMirror();
