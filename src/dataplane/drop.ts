@@ -6,6 +6,7 @@ export const DROP_REASONS = {
   truncated: 'shorter than its headers claim',
   'bad-l3-header': 'ARP/IPv4/IPv6 header inconsistent with its EtherType (version, IHL < 5, lengths, options)',
   oversize: 'longer than the port MTU allows',
+  'egress-oversize': "longer than the destination port's MTU allows (not sent to that port; other destinations get it)",
   'bad-src-mac': 'source MAC is multicast/broadcast or all zeros',
   'bad-vnet-hdr': 'virtio-net header inconsistent with the frame',
   'vlan-not-allowed': 'VLAN not in the port allowed list',

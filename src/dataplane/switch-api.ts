@@ -33,7 +33,8 @@ export interface PortConfig {
   readonly up: boolean;
   /** Most MAC addresses learned on this port (0 = switch default). */
   readonly macLimit: number;
-  /** IP MTU of the port (default 1500): a frame longer than mtu + 14 (tag removed) without GSO is 'oversize'. */
+  /** IP MTU of the port (default 1500): a frame longer than mtu + 14 (tag removed) without GSO is 'oversize' when it
+   *  comes in and 'egress-oversize' (not sent to this port) when it would go out. */
   readonly mtu?: number;
   /** Port ACLs (src/policy/acl.ts) and extended ACLs (src/policy/extended-acl.ts); changed live. */
   readonly acls?: readonly AclSpec[];

@@ -31,6 +31,28 @@ describe('switch: removed ports', () => {
   });
 });
 
+describe('switch: egress MTU', () => {
+  it("a frame longer than a destination port's MTU is not sent there and counted; other destinations get it", () => {
+    const jumboPort = { mtu: 9000, mem: { maxFrameBytes: 9018 } };
+    const { sw, port, id } = rig({ a: jumboPort, b: {}, c: jumboPort });
+    const jumbo = eth(BROADCAST, MAC_A, { len: 4000, mark: 1 });
+    port.a!.inject(jumbo);
+    sw.poll();
+    assert.deepEqual(port.c!.takeSent(), [jumbo]);
+    assert.equal(port.b!.takeSent().length, 0);
+    assert.equal(sw.portCounters(id.b!).drops['egress-oversize'], 1);
+    port.b!.inject(eth(MAC_A, MAC_B, { len: 1514 }));
+    sw.poll();
+    assert.equal(port.a!.takeSent().length, 1);
+    port.a!.inject(eth(MAC_B, MAC_A, { len: 1514, mark: 2 })); // exactly the MTU: delivered
+    port.a!.inject(eth(MAC_B, MAC_A, { len: 1515, mark: 3 }));
+    sw.poll();
+    assert.deepEqual(port.b!.takeSent().map(markOf), [2]);
+    assert.equal(sw.portCounters(id.b!).drops['egress-oversize'], 2);
+    assert.equal(sw.portCounters(id.a!).drops['egress-oversize'] ?? 0, 0);
+  });
+});
+
 describe('switch: learning and flooding', () => {
   it('floods unknown unicast, learns, then forwards unicast only to the learned port', () => {
     const { sw, port } = rig({ a: {}, b: {}, c: {} });

@@ -728,6 +728,11 @@ export class Switch implements SwitchApi {
           this.countDrop(d.ports[k]!, 'port-down');
           continue;
         }
+        // a jumbo frame from a port with a larger MTU (a super-frame is cut to its segment size, checked there)
+        if (m.len > p.maxFrameLen && m.gsoType === GSO_NONE) {
+          this.countDrop(p.id, 'egress-oversize');
+          continue;
+        }
         const c = p.txCount;
         if (c > 0 && p.txIdx[c - 1] === i) continue; // listed twice
         if (this.qosOn && this.qosEgress(p, b, i, f)) continue;
