@@ -152,9 +152,17 @@ export async function main(argv: readonly string[]): Promise<number> {
       log: { info: (m, x) => log.info(m, { switch: name, ...x }), warn: (m, x) => log.warn(m, { switch: name, ...x }) },
     });
   if (flags.warmUp) {
-    const w = await warmUpDataPath({ createSwitch });
+    // the private switches' own messages (ports, the virtualization policy) would only confuse the log
+    const silent = { info: (): void => undefined, warn: (): void => undefined };
+    const w = await warmUpDataPath({
+      createSwitch: (name, batchSize) =>
+        new Switch({ name, busyPollUs: flags.busyPollUs, ...(batchSize === undefined ? {} : { batchSize }), log: silent }),
+    });
     if ('error' in w) log.warn('data path warm-up skipped', { error: w.error });
-    else log.info('data path warmed up', { frames: w.frames, ms: Math.round(w.ms) });
+    else {
+      log.info('data path warmed up', { frames: w.frames, ms: Math.round(w.ms) });
+      if (w.netSkipped !== undefined) log.warn('data path warm-up left out virtualization', { error: w.netSkipped });
+    }
   }
   const reconciler = new Reconciler({
     openPort: realOpenPort(log),

@@ -1,5 +1,6 @@
 // control/warmup.test.ts: xswitchd's start-up warm-up: bounded, leaves no fd behind, and a new switch's first
-// frames afterwards run as compiled code (checked with V8's own optimization status in a child process).
+// frames afterwards run as compiled code, on the plain path and through a virtualization policy (checked with V8's
+// own optimization status in a child process).
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { readdirSync } from 'node:fs';
@@ -24,11 +25,11 @@ interface ChildResult {
   readonly optimized: Record<string, boolean>;
 }
 
-async function child(mode: 'warm' | 'cold'): Promise<ChildResult> {
+async function child(mode: 'warm' | 'cold', net = false): Promise<ChildResult> {
   const script = join(ROOT, 'dist', 'test', 'fixtures', 'warmup-jit.js');
   // --expose-gc and WARMUP_GC: a full GC between the warm-up and the new switch, as the daemon's idle-time GC
   // would do; the compiled code must survive it.
-  const r = await promisify(execFile)(process.execPath, ['--allow-natives-syntax', '--expose-gc', script, mode], {
+  const r = await promisify(execFile)(process.execPath, ['--allow-natives-syntax', '--expose-gc', script, mode, ...(net ? ['net'] : [])], {
     timeout: 60_000, env: { ...process.env, WARMUP_GC: '1' },
   });
   return JSON.parse(r.stdout.trim()) as ChildResult;
@@ -60,6 +61,18 @@ describe('data path warm-up', () => {
     const notCompiled = Object.entries(warm.optimized).filter(([, v]) => !v).map(([k]) => k);
     assert.deepEqual(notCompiled, [], `interpreted after the warm-up: ${notCompiled.join(', ')}`);
     // the control: 300 frames alone do not get the data path compiled, so the check above means something
+    const coldCompiled = Object.entries(cold.optimized).filter(([, v]) => v).map(([k]) => k);
+    assert.ok(coldCompiled.length < Object.keys(cold.optimized).length, `all compiled without warm-up: ${coldCompiled.join(', ')}`);
+  });
+
+  it("a tenant VM's first pings through a new virtualized switch (NVGRE out and in) run compiled after it", async () => {
+    const warm = await child('warm', true);
+    const cold = await child('cold', true);
+    // every echo request left encapsulated on the uplink and every reply reached the VM
+    assert.ok(warm.received === 300 && cold.received >= 290, `received warm ${warm.received} cold ${cold.received}`);
+    const notCompiled = Object.entries(warm.optimized).filter(([, v]) => !v).map(([k]) => k);
+    assert.deepEqual(notCompiled, [], `interpreted after the warm-up: ${notCompiled.join(', ')}`);
+    assert.ok(Object.keys(warm.optimized).some((k) => k.startsWith('Virtualization.')));
     const coldCompiled = Object.entries(cold.optimized).filter(([, v]) => v).map(([k]) => k);
     assert.ok(coldCompiled.length < Object.keys(cold.optimized).length, `all compiled without warm-up: ${coldCompiled.join(', ')}`);
   });
