@@ -51,8 +51,9 @@ const USAGE = `usage: xswitchd [--store sqlite:PATH] [--socket PATH] [--host NAM
   defaults: --store ${DEFAULT_STORE} (env XSWITCH_STORE), --socket ${DEFAULT_SOCKET} (env XSWITCH_SOCKET),
             --host $(hostname), --busy-poll-us ${DEFAULT_BUSY_POLL_US} (after traffic, keep reading ports this
             long before sleeping: may lower latency on a host with spare cores, for CPU while traffic flows)
-  --no-warm-up: skip the start-up run of the forwarding path on a private switch (about 0.3 s) that has the
-            compiled data path ready for the first frames instead of after some thousands`;
+  --no-warm-up: skip the start-up run of the forwarding path on private switches (about 0.5 s; plain L2 and a
+            virtualization policy) that has the compiled data path ready for the first frames instead of after some
+            thousands`;
 
 export function parseFlags(argv: readonly string[], env: NodeJS.ProcessEnv): { ok: true; flags: DaemonFlags } | { ok: false; error: string; help?: boolean } {
   const flags: DaemonFlags = {
