@@ -435,7 +435,7 @@ function aclText(b: unknown): string {
     : `\nCONNECTIONS  ${str(ct['size'])}/${str(ct['limit'])} tracked, ${str(ct['created'])} created, ${str(ct['expired'])} expired, ${str(ct['refused'])} refused (table full), ${str(ct['hits'])} frames admitted (${str(ct['related'] ?? 0)} related ICMP errors)\n`;
   const fr = isRecord(r['fragments']) ? r['fragments'] : null;
   if (fr !== null) {
-    out += `FRAGMENTS  ${str(fr['size'])}/${str(fr['limit'])} datagrams, ${str(fr['stored'])} first fragments stored, ${str(fr['hits'])} later fragments judged as their first, ${str(fr['unknown'])} with no first seen (${str(fr['unknownDropped'])} dropped acl-fragment-unknown), ${str(fr['full'])} refused (table full), ${str(fr['expired'])} expired\n`;
+    out += `FRAGMENTS  ${str(fr['size'])}/${str(fr['limit'])} datagrams, ${str(fr['stored'])} first fragments stored, ${str(fr['hits'])} later fragments judged as their first, ${str(fr['completed'])} datagrams complete, ${str(fr['unknown'])} with no first seen (${str(fr['unknownDropped'])} dropped acl-fragment-unknown), ${str(fr['full'])} refused (table full), ${str(fr['expired'])} expired\n`;
   }
   const conns = list(r['connectionList']);
   if (conns.length > 0) {

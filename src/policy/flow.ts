@@ -45,6 +45,9 @@ export class Flow {
   readonly fragId = new Uint32Array(1);
   /** The more-fragments flag of a fragment (false on the last one). */
   fragMore = false;
+  /** A fragment's offset in its datagram's payload and its own payload bytes (from the IP length fields). */
+  fragOffset = 0;
+  fragLen = 0;
   /**
    * An ICMP/ICMPv6 error (v4: dest unreachable 3, time exceeded 11, parameter problem 12; v6: 1..4) whose quoted
    * packet parsed: its IP header of the same family plus the first 8 bytes of its L4 header are all inside the
@@ -86,6 +89,8 @@ export class Flow {
     this.frag = FRAG_NONE;
     this.fragId[0] = 0;
     this.fragMore = false;
+    this.fragOffset = 0;
+    this.fragLen = 0;
     this.icmpError = false;
     const s = this.src;
     const d = this.dst;
@@ -106,6 +111,8 @@ export class Flow {
         this.frag = fragOff !== 0 ? FRAG_LATER : FRAG_FIRST;
         this.fragId[0] = (slab[base + 4]! << 8) | slab[base + 5]!;
         this.fragMore = (slab[base + 6]! & 0x20) !== 0;
+        this.fragOffset = fragOff * 8;
+        this.fragLen = Math.max(0, ((slab[base + 2]! << 8) | slab[base + 3]!) - ihl);
       }
       if (fragOff === 0 && ihl >= 20) l4 = base + ihl;
     } else if (m.etherType === ETHERTYPE_IPV6) {
@@ -130,6 +137,8 @@ export class Flow {
             this.frag = fo !== 0 ? FRAG_LATER : FRAG_FIRST;
             u32(slab, p + 4, this.fragId, 0);
             this.fragMore = (slab[p + 3]! & 1) !== 0;
+            this.fragOffset = fo;
+            this.fragLen = Math.max(0, base + 40 + ((slab[base + 4]! << 8) | slab[base + 5]!) - (p + 8));
           }
           nh = slab[p]!;
           p += 8;

@@ -28,34 +28,45 @@ function keyOf(n: number): Uint32Array {
 describe('FragTable', () => {
   it('is bounded: a full table refuses and counts; entries age out after FRAG_TIMEOUT_MS and make room', () => {
     const ft = new FragTable(100);
-    for (let n = 0; n < 150; n++) ft.store(keyOf(n), n & 1, 0);
+    for (let n = 0; n < 150; n++) ft.store(keyOf(n), n & 1, 1000, 0);
     assert.equal(ft.size, 100);
     assert.equal(ft.stats.full, 50);
     assert.equal(ft.find(keyOf(120), 0), -1);
     const s = ft.find(keyOf(99), 0);
     assert.ok(s >= 0);
-    assert.equal(ft.hit(s, true, 0), 1, 'the stored verdict');
+    assert.equal(ft.hit(s, true, 1000, 500, 0), 1, 'the stored verdict');
     assert.ok(ft.find(keyOf(99), FRAG_TIMEOUT_MS - 1) >= 0);
     assert.equal(ft.find(keyOf(99), FRAG_TIMEOUT_MS), -1, 'aged out');
     assert.equal(ft.stats.expired, 1);
     assert.equal(ft.expire(FRAG_TIMEOUT_MS, 1 << 20), 99, 'the sweep removes the rest');
     assert.equal(ft.size, 0);
-    ft.store(keyOf(200), 0, FRAG_TIMEOUT_MS);
+    ft.store(keyOf(200), 0, 1000, FRAG_TIMEOUT_MS);
     assert.equal(ft.size, 1, 'room again');
   });
 
   it('the last fragment shortens the entry to LAST_GRACE_MS; a full table makes room from expired entries', () => {
     const ft = new FragTable(4);
-    ft.store(keyOf(1), 0, 0);
-    ft.hit(ft.find(keyOf(1), 10), false, 10);
+    ft.store(keyOf(1), 0, 1000, 0);
+    ft.hit(ft.find(keyOf(1), 10), false, 2000, 500, 10); // bytes 1000..2000 not seen yet
     assert.ok(ft.find(keyOf(1), 10 + LAST_GRACE_MS - 1) >= 0);
     assert.equal(ft.find(keyOf(1), 10 + LAST_GRACE_MS), -1);
-    for (let n = 0; n < 4; n++) ft.store(keyOf(10 + n), 0, 5000);
-    ft.store(keyOf(20), 0, 5000);
+    for (let n = 0; n < 4; n++) ft.store(keyOf(10 + n), 0, 1000, 5000);
+    ft.store(keyOf(20), 0, 1000, 5000);
     assert.equal(ft.stats.full, 1);
-    ft.store(keyOf(20), 0, 5000 + FRAG_TIMEOUT_MS);
+    ft.store(keyOf(20), 0, 1000, 5000 + FRAG_TIMEOUT_MS);
     assert.equal(ft.stats.full, 1, 'the expired entries made room');
     assert.ok(ft.find(keyOf(20), 5000 + FRAG_TIMEOUT_MS) >= 0);
+  });
+
+  it('an entry goes as soon as every byte of its datagram was seen, in whatever order the later fragments come', () => {
+    const ft = new FragTable(4);
+    ft.store(keyOf(1), 1, 1000, 0);
+    assert.equal(ft.hit(ft.find(keyOf(1), 0), false, 2000, 500, 0), 1, 'the last fragment first: length known, 1000..2000 missing');
+    assert.equal(ft.size, 1);
+    assert.equal(ft.hit(ft.find(keyOf(1), 0), true, 1000, 1000, 0), 1, 'the middle one: complete');
+    assert.equal(ft.size, 0);
+    assert.equal(ft.stats.completed, 1);
+    assert.equal(ft.find(keyOf(1), 0), -1);
   });
 
   it('matches a Map model under 30,000 random stores, finds and sweeps (backward-shift deletion)', () => {
@@ -73,7 +84,7 @@ describe('FragTable', () => {
       assert.equal(ft.find(keyOf(n), now) >= 0, live, `op ${op}`);
       if (!live && rnd() < 0.5) {
         for (const [m, x] of model) if (now >= x) model.delete(m);
-        const stored = ft.store(keyOf(n), 0, now);
+        const stored = ft.store(keyOf(n), 0, 1000, now);
         // refused only when full of entries the model also holds live, or expired ones the bounded sweep missed
         if (stored) model.set(n, now + FRAG_TIMEOUT_MS);
         else assert.ok(model.size >= 200, `refused with ${model.size} live entries`);
@@ -128,15 +139,17 @@ describe('fragments through extended ACLs', () => {
     assert.equal(t.send('b', f1).a, 1, 'the first fragment: allowed by the port rule');
     assert.equal(t.send('b', f2).a, 1, 'the later fragment again: now known');
     const st = t.hits().fragments!;
-    assert.deepEqual([st.unknown, st.unknownDropped, st.stored, st.hits], [1, 1, 1, 1]);
+    assert.deepEqual([st.unknown, st.unknownDropped, st.stored, st.hits, st.completed, st.size], [1, 1, 1, 1, 1, 0], 'complete: forgotten');
     const [g1, g2] = udpFrags(MAC_A, MAC_B, IP_B, IP_A, 5353, 54, 78);
     assert.equal(t.send('b', g1).a, 0, 'first fragment to port 54: denied');
     assert.equal(t.send('b', g2).a, 0);
     assert.equal(t.drops('b')['acl-fragment-unknown'], 1, 'not unknown: the first fragment decided');
     assert.equal(t.drops('b')['extended-acl-deny'], 2);
     // the rules change: the remembered verdicts are forgotten
+    const [k1, k2] = udpFrags(MAC_A, MAC_B, IP_B, IP_A, 5353, 53, 79);
+    assert.equal(t.send('b', k1).a, 1, 'a first fragment remembered, its later one not sent yet');
     t.setA({ extendedAcls: [{ direction: 'in', action: 'deny', weight: 100, protocol: 'udp', localPort: 53 }, { direction: 'in', action: 'allow', weight: 1 }] });
-    assert.equal(t.send('b', f2).a, 0, 'first forgotten; a deny rule with a port above the allow: ambiguous');
+    assert.equal(t.send('b', k2).a, 0, 'first forgotten; a deny rule with a port above the allow: ambiguous');
     assert.equal(t.drops('b')['acl-fragment-unknown'], 2);
   });
 

@@ -3,16 +3,19 @@
 // (Flow.frag, flow.ts). Keyed by direction, family, protocol, source, destination and identification (IPv4 IP ID,
 // IPv6 fragment header identification), as the receiver reassembles. Preallocated open addressing with linear
 // probing and backward-shift deletion, at most `limit` entries in 2*limit slots: a full table refuses (counted),
-// never grows, nothing is allocated per frame. An entry lives FRAG_TIMEOUT_MS (Linux ipfrag_time: a receiver
-// gives up on a datagram after 30 s); once the last fragment (no more-fragments flag) passed, LAST_GRACE_MS more
-// for fragments reordered behind it. Expired entries go lazily on lookup and by a bounded sweep (expire).
+// never grows, nothing is allocated per frame. An entry counts the payload bytes of the fragments that used it;
+// once the last fragment (no more-fragments flag) told the datagram's length and every byte was seen, the entry is
+// removed at once (a full-rate fragmented stream holds only the datagrams in flight). Otherwise it lives
+// FRAG_TIMEOUT_MS (Linux ipfrag_time: a receiver gives up on a datagram after 30 s), and LAST_GRACE_MS after the
+// last fragment for fragments reordered behind it. Expired entries go lazily on lookup and by a bounded sweep.
+// Duplicated fragments count twice and may end an entry early: a later copy is then judged as unknown.
 
 import type { Millis } from '../dataplane/types.js';
 import type { Flow } from './flow.js';
 
 /** [dir << 16 | family << 8 | protocol, source x4, destination x4, identification] */
 export const FRAG_KEY_WIDTH = 10;
-export const DEFAULT_FRAG_LIMIT = 4096;
+export const DEFAULT_FRAG_LIMIT = 2048;
 export const FRAG_TIMEOUT_MS = 30_000;
 export const LAST_GRACE_MS = 1_000;
 const SWEEP_SLOTS = 2048;
@@ -24,6 +27,8 @@ export interface FragStats {
   stored: number;
   /** Later fragments that got their first fragment's verdict. */
   hits: number;
+  /** Datagrams whose every byte was seen (entry removed then). */
+  completed: number;
   /** First fragments not stored because the table was full (their later fragments then count as unknown). */
   full: number;
   expired: number;
@@ -67,6 +72,9 @@ export class FragTable {
   private readonly used: Uint8Array;
   private readonly verdict: Uint8Array;
   private readonly expires: Float64Array;
+  /** Payload bytes seen of each datagram, and its length once the last fragment told it (-1 before). */
+  private readonly seen: Int32Array;
+  private readonly total: Int32Array;
   private sweepAt = 0;
   readonly stats: FragStats;
 
@@ -80,7 +88,9 @@ export class FragTable {
     this.used = new Uint8Array(cap);
     this.verdict = new Uint8Array(cap);
     this.expires = new Float64Array(cap);
-    this.stats = { size: 0, limit: this.limit, stored: 0, hits: 0, full: 0, expired: 0, unknown: 0, unknownDropped: 0 };
+    this.seen = new Int32Array(cap);
+    this.total = new Int32Array(cap);
+    this.stats = { size: 0, limit: this.limit, stored: 0, hits: 0, completed: 0, full: 0, expired: 0, unknown: 0, unknownDropped: 0 };
   }
 
   get size(): number {
@@ -114,8 +124,11 @@ export class FragTable {
     return -1;
   }
 
-  /** Remember verdict v of the first fragment with key k (a repeated one overwrites); false when full (counted). */
-  store(k: Uint32Array, v: number, now: Millis): boolean {
+  /**
+   * Remember verdict v of the first fragment (len payload bytes) with key k (a repeated one overwrites the verdict);
+   * false when full (counted).
+   */
+  store(k: Uint32Array, v: number, len: number, now: Millis): boolean {
     let s = this.find(k, now);
     if (s < 0) {
       if (this.stats.size >= this.limit) this.expire(now, 256); // room from expired entries nearby (bounded)
@@ -130,6 +143,8 @@ export class FragTable {
       this.used[s] = 1;
       this.hashes[s] = h;
       this.keys.set(k, s * FRAG_KEY_WIDTH);
+      this.seen[s] = len;
+      this.total[s] = -1;
       this.stats.size++;
     }
     this.verdict[s] = v;
@@ -138,11 +153,26 @@ export class FragTable {
     return true;
   }
 
-  /** A later fragment found its entry at s: counted; the last one (more = false) shortens the entry's life. */
-  hit(s: number, more: boolean, now: Millis): number {
+  /**
+   * A later fragment (offset and len in payload bytes) found its entry at s: counted, returns the verdict. The last
+   * one (more = false) tells the datagram's length and shortens the entry's life; the entry goes once every byte
+   * was seen.
+   */
+  hit(s: number, more: boolean, offset: number, len: number, now: Millis): number {
     this.stats.hits++;
-    if (!more && this.expires[s]! > now + LAST_GRACE_MS) this.expires[s] = now + LAST_GRACE_MS;
-    return this.verdict[s]!;
+    const v = this.verdict[s]!;
+    if (!more) {
+      this.total[s] = offset + len;
+      if (this.expires[s]! > now + LAST_GRACE_MS) this.expires[s] = now + LAST_GRACE_MS;
+    }
+    const seen = this.seen[s]! + len;
+    this.seen[s] = seen;
+    const total = this.total[s]!;
+    if (total >= 0 && seen >= total) {
+      this.remove(s);
+      this.stats.completed++;
+    }
+    return v;
   }
 
   /** Remove the entry at slot s; shift later entries of the probe run back (no tombstones). */
@@ -161,6 +191,8 @@ export class FragTable {
         this.keys.copyWithin(hole * FRAG_KEY_WIDTH, j * FRAG_KEY_WIDTH, (j + 1) * FRAG_KEY_WIDTH);
         this.verdict[hole] = this.verdict[j]!;
         this.expires[hole] = this.expires[j]!;
+        this.seen[hole] = this.seen[j]!;
+        this.total[hole] = this.total[j]!;
         hole = j;
       }
       j = (j + 1) & m;

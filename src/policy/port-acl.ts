@@ -181,7 +181,7 @@ export class PortAcl {
     if (f.frag === FRAG_LATER) {
       const s = ft.find(fk, now);
       if (s >= 0) {
-        const v = ft.hit(s, f.fragMore, now);
+        const v = ft.hit(s, f.fragMore, f.fragOffset, f.fragLen, now);
         if (this.acl !== null) this.acl.evaluate(f, dir, false); // meter rules see every frame
         return v;
       }
@@ -194,7 +194,7 @@ export class PortAcl {
     const needsL4 = p === PROTO_TCP || p === PROTO_UDP || p === PROTO_ICMP || p === PROTO_ICMPV6;
     // a first fragment cut before its ports (RFC 1858's tiny fragment) is no better known than a later one
     const v = f.l4 || !needsL4 ? this.evaluateWhole(f, dir, now) : this.evaluatePortless(f, dir);
-    ft.store(fk, v, now);
+    ft.store(fk, v, f.fragLen, now);
     return v;
   }
 

@@ -88,6 +88,9 @@ describe('RELATED ICMP errors and IP fragments through stateful extended ACLs', 
       assert.ok(v1.connections!.related >= 3, `counted related: ${JSON.stringify(v1.connections)}`);
       assert.ok((await drops(vm2.name, 'extended-acl-deny')) - denied0 >= 3, 'the unknown-connection errors are dropped extended-acl-deny on their input port');
       assert.ok(v1.extendedAcls[3]!.frames >= 3, `the in deny rule judged them: ${JSON.stringify(v1.extendedAcls)}`);
+      const text = (await d.xsctlOk(['acl', 'sw0', vm1.name])).stdout;
+      const m = /\((\d+) related ICMP errors\)/.exec(text);
+      assert.ok(m !== null && Number(m[1]) >= 3, text);
       await client.exited;
       const r = JSON.parse(client.stdout.trim().split('\n').pop() ?? '{}') as { echo?: boolean; late?: boolean };
       assert.ok(r.echo === true && r.late === true, `the connection carried on: ${client.stdout}`);
@@ -110,6 +113,8 @@ describe('RELATED ICMP errors and IP fragments through stateful extended ACLs', 
     // 3 fragments a datagram: 2 later fragments each way per datagram
     assert.ok(v1.fragments!.hits - (v0.fragments?.hits ?? 0) >= 20, `later fragments took their first's verdict: ${JSON.stringify(v1.fragments)}`);
     assert.equal(v1.fragments!.unknownDropped, 0);
+    const text = (await d.xsctlOk(['acl', 'sw0', vm1.name])).stdout;
+    assert.match(text, /FRAGMENTS\s+\d+\/2048 datagrams, \d+ first fragments stored, [1-9]\d* later fragments judged as their first, [1-9]\d* datagrams complete/, text);
     // no stateful rule now; the echo's first fragment hits the port deny, a port-less allow is below it
     await applyVm1({ extendedAcls: [{ direction: 'in', action: 'allow', weight: 1 }, { direction: 'in', action: 'deny', protocol: 'udp', remotePort: port, weight: 100 }] });
     const denied0 = await drops(vm2.name, 'extended-acl-deny');
