@@ -198,4 +198,21 @@ describe('fragments through extended ACLs', () => {
     const fs = t.hits().fragments!;
     assert.deepEqual([fs.stored, fs.hits, fs.unknown], [2, 2, 1]);
   });
+
+  it('IPv6: a first fragment whose header chain never reaches its upper layer is dropped acl-fragment-unknown, and so are its later fragments', () => {
+    const t = three({ extendedAcls: [{ direction: 'in', action: 'deny', weight: 100, protocol: 'udp' }, { direction: 'in', action: 'allow', weight: 1 }] });
+    const B6 = 'fd00::2';
+    const A6 = 'fd00::1';
+    // the fragment header and 8 destination options headers: more than flow.ts walks (the UDP header is behind them)
+    const ext = [{ type: 44, more: true, id: 11 }, ...Array.from({ length: 8 }, () => ({ type: 60 }))];
+    const first = frame().eth({ dst: MAC_A, src: MAC_B }).ipv6({ src: B6, dst: A6, ext }).udp({ sport: 7, dport: 53 }).payload(new Uint8Array(16)).bytes();
+    assert.equal(t.send('b', first).a, 0, 'not judged as protocol 60 by the allow rule: its UDP deny could not be seen');
+    const later = frame().eth({ dst: MAC_A, src: MAC_B }).ipv6({ src: B6, dst: A6, nextHeader: 60, ext: [{ type: 44, fragmentOffset: 100, id: 11 }] }).payload(new Uint8Array(64)).bytes();
+    assert.equal(t.send('b', later).a, 0);
+    assert.equal(t.drops('b')['acl-fragment-unknown'], 2);
+    // a chain flow.ts walks to the end: the first fragment is judged as UDP
+    const ok = frame().eth({ dst: MAC_A, src: MAC_B }).ipv6({ src: B6, dst: A6, ext: [{ type: 44, more: true, id: 12 }, { type: 60 }] }).udp({ sport: 7, dport: 53 }).payload(new Uint8Array(16)).bytes();
+    assert.equal(t.send('b', ok).a, 0, 'a first fragment with a short chain: judged as UDP (denied)');
+    assert.equal(t.drops('b')['extended-acl-deny'], 1);
+  });
 });

@@ -13,7 +13,8 @@
 // refresh the connection. An error that quotes nothing tracked is judged by the rules as before.
 //
 // IP fragments (only on ports with extended ACLs; port ACLs match addresses, which every fragment carries): a
-// first fragment is judged as any frame (a first fragment too short for its L4 header as a later one) and its
+// first fragment is judged as any frame (a first fragment too short for its L4 header as a later one; an IPv6
+// one whose extension header chain does not reach its upper layer is dropped 'acl-fragment-unknown') and its
 // verdict is remembered (fragments.ts); a later fragment of the same datagram gets that verdict. A later fragment
 // whose first fragment was not seen (lost, table full, or arriving after it: fragments are not held back) is
 // judged by the rules that do not need ports when that is unambiguous (ExtendedAclTable.portless), else dropped
@@ -192,8 +193,18 @@ export class PortAcl {
     }
     const p = f.proto;
     const needsL4 = p === PROTO_TCP || p === PROTO_UDP || p === PROTO_ICMP || p === PROTO_ICMPV6;
-    // a first fragment cut before its ports (RFC 1858's tiny fragment) is no better known than a later one
-    const v = f.l4 || !needsL4 ? this.evaluateWhole(f, dir, now) : this.evaluatePortless(f, dir);
+    let v: number;
+    if (f.family === 6 && (p === 0 || p === 43 || p === 44 || p === 60)) {
+      // an IPv6 first fragment whose header chain does not reach its upper layer (cut, or more extension headers
+      // than flow.ts walks; RFC 7112 forbids it): its protocol is not known, so nothing can judge the datagram
+      if (this.acl !== null) this.acl.evaluate(f, dir, false);
+      v = VERDICT_FRAGMENT_UNKNOWN;
+    } else if (f.l4 || !needsL4) {
+      v = this.evaluateWhole(f, dir, now);
+    } else {
+      // a first fragment cut before its ports (RFC 1858's tiny fragment) is no better known than a later one
+      v = this.evaluatePortless(f, dir);
+    }
     ft.store(fk, v, f.fragLen, now);
     return v;
   }
