@@ -432,7 +432,11 @@ function aclText(b: unknown): string {
   }));
   const ct = isRecord(r['connections']) ? r['connections'] : null;
   out += ct === null ? '\nCONNECTIONS  none tracked (no stateful rule)\n'
-    : `\nCONNECTIONS  ${str(ct['size'])}/${str(ct['limit'])} tracked, ${str(ct['created'])} created, ${str(ct['expired'])} expired, ${str(ct['refused'])} refused (table full), ${str(ct['hits'])} frames admitted\n`;
+    : `\nCONNECTIONS  ${str(ct['size'])}/${str(ct['limit'])} tracked, ${str(ct['created'])} created, ${str(ct['expired'])} expired, ${str(ct['refused'])} refused (table full), ${str(ct['hits'])} frames admitted (${str(ct['related'] ?? 0)} related ICMP errors)\n`;
+  const fr = isRecord(r['fragments']) ? r['fragments'] : null;
+  if (fr !== null) {
+    out += `FRAGMENTS  ${str(fr['size'])}/${str(fr['limit'])} datagrams, ${str(fr['stored'])} first fragments stored, ${str(fr['hits'])} later fragments judged as their first, ${str(fr['completed'])} datagrams complete, ${str(fr['unknown'])} with no first seen (${str(fr['unknownDropped'])} dropped acl-fragment-unknown), ${str(fr['full'])} refused (table full), ${str(fr['expired'])} expired\n`;
+  }
   const conns = list(r['connectionList']);
   if (conns.length > 0) {
     out += table(['PROTO', 'LOCAL', 'REMOTE', 'OPENED', 'STATE', 'RULE', 'EXPIRES'], conns.map((x) => [str(x['protocol']), str(x['local']), str(x['remote']),

@@ -375,10 +375,16 @@ export class Controller {
       extendedAcls: sp.extendedAcls.map((rule, index) => ({ index, rule, frames: 0, bytes: 0 })),
       extendedTuples: { in: 0, out: 0 },
       connections: null,
+      fragments: null,
     };
     return {
       status: 200,
-      body: { switch: s.name, port, ...body, drops: { 'acl-deny': c.drops['acl-deny'] ?? 0, 'extended-acl-deny': c.drops['extended-acl-deny'] ?? 0 } },
+      body: {
+        switch: s.name,
+        port,
+        ...body,
+        drops: { 'acl-deny': c.drops['acl-deny'] ?? 0, 'extended-acl-deny': c.drops['extended-acl-deny'] ?? 0, 'acl-fragment-unknown': c.drops['acl-fragment-unknown'] ?? 0 },
+      },
     };
   }
 }

@@ -8,7 +8,7 @@ import type { PortTable } from './port-table.js';
 import type { DropReason } from './drop.js';
 import type { Millis } from './types.js';
 import { Flow } from '../policy/flow.js';
-import { DIR_IN, DIR_OUT, type PortAcl, VERDICT_ACL_DENY, VERDICT_ALLOW } from '../policy/port-acl.js';
+import { DIR_IN, DIR_OUT, type PortAcl, VERDICT_ACL_DENY, VERDICT_ALLOW, VERDICT_EXTENDED_DENY } from '../policy/port-acl.js';
 
 /** The L3/L4 fields of the frame being checked, parsed once per frame for every ACL it meets. */
 const aclFlow = new Flow();
@@ -79,5 +79,5 @@ function aclIn(b: Batch, i: number, acl: PortAcl, now: Millis): DropReason | nul
 function aclVerdict(b: Batch, i: number, acl: PortAcl, dir: number, now: Millis): DropReason | null {
   aclFlow.parse(b.slab, b.meta[i]!);
   const v = acl.evaluate(aclFlow, dir, now);
-  return v === VERDICT_ALLOW ? null : v === VERDICT_ACL_DENY ? 'acl-deny' : 'extended-acl-deny';
+  return v === VERDICT_ALLOW ? null : v === VERDICT_ACL_DENY ? 'acl-deny' : v === VERDICT_EXTENDED_DENY ? 'extended-acl-deny' : 'acl-fragment-unknown';
 }

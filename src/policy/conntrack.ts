@@ -49,8 +49,10 @@ export interface ConnTrackStats {
   expired: number;
   /** New connections not tracked because the table was full. */
   refused: number;
-  /** Frames admitted by an entry. */
+  /** Frames admitted by an entry (related ICMP errors included). */
   hits: number;
+  /** ICMP/ICMPv6 errors admitted because they quote a tracked connection (RELATED, port-acl.ts). */
+  related: number;
 }
 
 export interface ConnEntry {
@@ -93,7 +95,7 @@ export class ConnTrack {
     this.rule = new Int32Array(cap);
     this.idle = new Float64Array(cap);
     this.expires = new Float64Array(cap);
-    this.stats = { size: 0, limit: this.limit, created: 0, expired: 0, refused: 0, hits: 0 };
+    this.stats = { size: 0, limit: this.limit, created: 0, expired: 0, refused: 0, hits: 0, related: 0 };
   }
 
   get size(): number {
@@ -194,6 +196,12 @@ export class ConnTrack {
       this.state[s] = st;
     }
     this.expires[s] = now + this.timeout(st, this.idle[s]!);
+  }
+
+  /** An ICMP error about the connection at s passed: counted; neither its state nor its timeout changes. */
+  related(_s: number): void {
+    this.stats.hits++;
+    this.stats.related++;
   }
 
   /**

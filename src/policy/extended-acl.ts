@@ -200,6 +200,13 @@ export function extKey(f: Flow, dir: number, key: Uint32Array): void {
   key[K_RPORT] = dir === DIR_OUT ? f.dport : f.sport;
 }
 
+function portsCleared(w: ArrayLike<number>): Uint32Array {
+  const c = Uint32Array.from(w as ArrayLike<number>);
+  c[K_LPORT] = 0;
+  c[K_RPORT] = 0;
+  return c;
+}
+
 /** The classifier entries of one rule (a port range and `icmp` on both families expand to several). */
 export function extendedEntries(s: ExtendedAclSpec, id: number): ClassifierEntry[] {
   const la = s.localAddress === undefined ? null : parseRuleAddress(s.localAddress, false);
@@ -245,6 +252,15 @@ export function extendedEntries(s: ExtendedAclSpec, id: number): ClassifierEntry
   return out;
 }
 
+/** ExtendedAclTable.portless: no extended rule can match, whatever the ports (the port ACLs decide). */
+export const PL_FALLTHROUGH = -1;
+/** Rules with ports could allow or deny: the verdict needs the ports. */
+export const PL_AMBIGUOUS = -2;
+/** Only port rules that allow can match: allow for some ports, the port ACLs decide for the others. */
+export const PL_ALLOW_OR_FALLTHROUGH = -3;
+/** Only port rules that deny can match. */
+export const PL_DENY_OR_FALLTHROUGH = -4;
+
 /** The compiled extended ACLs of one port: classifier per direction, per-rule hit counters. */
 export class ExtendedAclTable {
   readonly rules: readonly ExtendedAclSpec[];
@@ -256,6 +272,14 @@ export class ExtendedAclTable {
   readonly hasStateful: boolean;
   private readonly cls: TupleClassifier[];
   private readonly has = [false, false];
+  /**
+   * For frames without ports (later IP fragments), per direction: the rules that name no port; the allow and
+   * the deny rules that name a port, with their ports wildcarded (projected onto the other fields).
+   */
+  private readonly noPort: TupleClassifier[];
+  private readonly portAllow: TupleClassifier[];
+  private readonly portDeny: TupleClassifier[];
+  private readonly scratch = new Uint32Array(EXT_KEY_WIDTH);
 
   constructor(rules: readonly ExtendedAclSpec[]) {
     this.rules = rules;
@@ -264,7 +288,13 @@ export class ExtendedAclTable {
     this.idleMs = new Float64Array(rules.length);
     this.deny = new Uint8Array(rules.length);
     this.cls = [new TupleClassifier(EXT_KEY_WIDTH), new TupleClassifier(EXT_KEY_WIDTH)];
+    this.noPort = [new TupleClassifier(EXT_KEY_WIDTH), new TupleClassifier(EXT_KEY_WIDTH)];
+    this.portAllow = [new TupleClassifier(EXT_KEY_WIDTH), new TupleClassifier(EXT_KEY_WIDTH)];
+    this.portDeny = [new TupleClassifier(EXT_KEY_WIDTH), new TupleClassifier(EXT_KEY_WIDTH)];
     const e: ClassifierEntry[][] = [[], []];
+    const np: ClassifierEntry[][] = [[], []];
+    const pa: ClassifierEntry[][] = [[], []];
+    const pd: ClassifierEntry[][] = [[], []];
     let stateful = false;
     rules.forEach((r, i) => {
       this.deny[i] = r.action === 'deny' ? 1 : 0;
@@ -273,14 +303,50 @@ export class ExtendedAclTable {
         this.idleMs[i] = (r.idleTimeoutSec ?? DEFAULT_IDLE_TIMEOUT_SEC) * 1000;
       }
       const xs = extendedEntries(r, i);
-      if (r.direction !== 'out') for (const x of xs) e[0]!.push(x);
-      if (r.direction !== 'in') for (const x of xs) e[1]!.push(x);
+      const ports = r.localPort !== undefined || r.remotePort !== undefined;
+      // projected: the port words wildcarded (the blocks of a range collapse into one masked key)
+      const ys = ports ? xs.map((x) => ({ ...x, value: portsCleared(x.value), mask: portsCleared(x.mask) })) : xs;
+      const side = !ports ? np : r.action === 'deny' ? pd : pa;
+      for (const d of r.direction === 'both' ? [0, 1] : r.direction === 'out' ? [1] : [0]) {
+        for (const x of xs) e[d]!.push(x);
+        for (const y of ys) side[d]!.push(y);
+      }
     });
     this.hasStateful = stateful;
     for (let k = 0; k < 2; k++) {
       this.cls[k]!.setRules(e[k]!);
       this.has[k] = e[k]!.length > 0;
+      this.noPort[k]!.setRules(np[k]!);
+      this.portAllow[k]!.setRules(pa[k]!);
+      this.portDeny[k]!.setRules(pd[k]!);
     }
+  }
+
+  /**
+   * The extended decision for a frame whose ports are unknown (key built by extKey; its port words are ignored):
+   * a rule index when the decision is the same whatever the ports (the best rule without ports, and no rule with
+   * ports of the other action and a higher weight can match), else PL_FALLTHROUGH, PL_AMBIGUOUS,
+   * PL_ALLOW_OR_FALLTHROUGH or PL_DENY_OR_FALLTHROUGH. Counts nothing.
+   */
+  portless(key: Uint32Array, dir: number): number {
+    if (!this.has[dir]) return PL_FALLTHROUGH;
+    const k = this.scratch;
+    k.set(key);
+    k[K_LPORT] = 0;
+    k[K_RPORT] = 0;
+    const p = this.noPort[dir]!.lookup(k);
+    const a = this.portAllow[dir]!.lookup(k);
+    const d = this.portDeny[dir]!.lookup(k);
+    const aw = a === NO_MATCH ? -1 : this.rules[a]!.weight;
+    const dw = d === NO_MATCH ? -1 : this.rules[d]!.weight;
+    if (p !== NO_MATCH) {
+      const pw = this.rules[p]!.weight;
+      return (this.deny[p] === 1 ? aw : dw) > pw ? PL_AMBIGUOUS : p;
+    }
+    if (aw < 0 && dw < 0) return PL_FALLTHROUGH;
+    if (dw < 0) return PL_ALLOW_OR_FALLTHROUGH;
+    if (aw < 0) return PL_DENY_OR_FALLTHROUGH;
+    return PL_AMBIGUOUS;
   }
 
   /** The matching rule of highest weight for a key built by extKey, or NO_MATCH. */

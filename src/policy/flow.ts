@@ -16,6 +16,11 @@ export const TCP_SYN = 0x02;
 export const TCP_RST = 0x04;
 export const TCP_ACK = 0x10;
 
+/** Flow.frag: not a fragment; the first fragment (offset 0, more fragments) that carries the L4 header; a later one. */
+export const FRAG_NONE = 0;
+export const FRAG_FIRST = 1;
+export const FRAG_LATER = 2;
+
 export class Flow {
   /** 4, 6, or 0 (not IP). */
   family = 0;
@@ -33,6 +38,27 @@ export class Flow {
   /** The frame is an ICMP echo request (creates state) or reply. */
   echoRequest = false;
   echoReply = false;
+  /** FRAG_NONE, FRAG_FIRST or FRAG_LATER (IPv4 MF/offset; IPv6 fragment header, an atomic one is no fragment). */
+  frag = FRAG_NONE;
+  /** [0]: the datagram's identification (IPv4 16 bits, IPv6 32 bits) when frag != FRAG_NONE (a word array: a
+   *  32-bit number in a field could be a heap number). */
+  readonly fragId = new Uint32Array(1);
+  /** The more-fragments flag of a fragment (false on the last one). */
+  fragMore = false;
+  /** A fragment's offset in its datagram's payload and its own payload bytes (from the IP length fields). */
+  fragOffset = 0;
+  fragLen = 0;
+  /**
+   * An ICMP/ICMPv6 error (v4: dest unreachable 3, time exceeded 11, parameter problem 12; v6: 1..4) whose quoted
+   * packet parsed: its IP header of the same family plus the first 8 bytes of its L4 header are all inside the
+   * frame, and it is not a later fragment. Then q* hold the quoted packet's fields (ports as in sport/dport).
+   */
+  icmpError = false;
+  readonly qSrc = new Uint32Array(4);
+  readonly qDst = new Uint32Array(4);
+  qProto = 0;
+  qSport = 0;
+  qDport = 0;
   srcMac = 0;
   dstMac = 0;
   /** Bytes of the frame (hit counters). */
@@ -60,6 +86,12 @@ export class Flow {
     this.icmpType = -1;
     this.echoRequest = false;
     this.echoReply = false;
+    this.frag = FRAG_NONE;
+    this.fragId[0] = 0;
+    this.fragMore = false;
+    this.fragOffset = 0;
+    this.fragLen = 0;
+    this.icmpError = false;
     const s = this.src;
     const d = this.dst;
     s[0] = s[1] = s[2] = s[3] = 0;
@@ -75,6 +107,13 @@ export class Flow {
       u32(slab, base + 12, s, 0);
       u32(slab, base + 16, d, 0);
       const fragOff = ((slab[base + 6]! & 0x1f) << 8) | slab[base + 7]!;
+      if (fragOff !== 0 || (slab[base + 6]! & 0x20) !== 0) {
+        this.frag = fragOff !== 0 ? FRAG_LATER : FRAG_FIRST;
+        this.fragId[0] = (slab[base + 4]! << 8) | slab[base + 5]!;
+        this.fragMore = (slab[base + 6]! & 0x20) !== 0;
+        this.fragOffset = fragOff * 8;
+        this.fragLen = Math.max(0, ((slab[base + 2]! << 8) | slab[base + 3]!) - ihl);
+      }
       if (fragOff === 0 && ihl >= 20) l4 = base + ihl;
     } else if (m.etherType === ETHERTYPE_IPV6) {
       if (base + 40 > end) return;
@@ -94,6 +133,13 @@ export class Flow {
         } else if (nh === 44) {
           if (p + 8 > end) return;
           const fo = ((slab[p + 2]! << 8) | slab[p + 3]!) & 0xfff8;
+          if (fo !== 0 || (slab[p + 3]! & 1) !== 0) {
+            this.frag = fo !== 0 ? FRAG_LATER : FRAG_FIRST;
+            u32(slab, p + 4, this.fragId, 0);
+            this.fragMore = (slab[p + 3]! & 1) !== 0;
+            this.fragOffset = fo;
+            this.fragLen = Math.max(0, base + 40 + ((slab[base + 4]! << 8) | slab[base + 5]!) - (p + 8));
+          }
           nh = slab[p]!;
           p += 8;
           if (fo !== 0) {
@@ -135,8 +181,67 @@ export class Flow {
         // the identifier in both port fields: the key is the same seen from either end
         this.sport = (slab[l4 + 4]! << 8) | slab[l4 + 5]!;
         this.dport = this.sport;
+      } else if (pr === PROTO_ICMP ? t === 3 || t === 11 || t === 12 : t >= 1 && t <= 4) {
+        this.icmpError = this.parseQuote(slab, l4 + 8, end);
       }
     }
+  }
+
+  /**
+   * The packet quoted by an ICMP error at q (up to end): fills q* and returns true when its IP header (same family
+   * as the error) and the first 8 bytes of its L4 header are all there; a truncated quote, a quoted later fragment
+   * or a quote of the other family is no quote. IPv6: extension headers are walked (at most 8, bounds-checked).
+   */
+  private parseQuote(slab: Uint8Array, q: number, end: number): boolean {
+    const s = this.qSrc;
+    const d = this.qDst;
+    let l4: number;
+    let pr: number;
+    if (this.family === 4) {
+      if (q + 20 > end || slab[q]! >>> 4 !== 4) return false;
+      const ihl = (slab[q]! & 0x0f) * 4;
+      if (ihl < 20 || (((slab[q + 6]! & 0x1f) << 8) | slab[q + 7]!) !== 0) return false;
+      pr = slab[q + 9]!;
+      u32(slab, q + 12, s, 0);
+      u32(slab, q + 16, d, 0);
+      s[1] = s[2] = s[3] = 0;
+      d[1] = d[2] = d[3] = 0;
+      l4 = q + ihl;
+    } else {
+      if (q + 40 > end || slab[q]! >>> 4 !== 6) return false;
+      for (let i = 0; i < 4; i++) {
+        u32(slab, q + 8 + 4 * i, s, i);
+        u32(slab, q + 24 + 4 * i, d, i);
+      }
+      pr = slab[q + 6]!;
+      l4 = q + 40;
+      for (let k = 0; k < 8; k++) {
+        if (pr === 0 || pr === 43 || pr === 60) {
+          if (l4 + 8 > end) return false;
+          pr = slab[l4]!;
+          l4 += (slab[l4 + 1]! + 1) * 8;
+        } else if (pr === 44) {
+          if (l4 + 8 > end || (((slab[l4 + 2]! << 8) | slab[l4 + 3]!) & 0xfff8) !== 0) return false;
+          pr = slab[l4]!;
+          l4 += 8;
+        } else {
+          break;
+        }
+      }
+    }
+    if (l4 + 8 > end) return false;
+    this.qProto = pr;
+    this.qSport = 0;
+    this.qDport = 0;
+    if (pr === PROTO_TCP || pr === PROTO_UDP) {
+      this.qSport = (slab[l4]! << 8) | slab[l4 + 1]!;
+      this.qDport = (slab[l4 + 2]! << 8) | slab[l4 + 3]!;
+    } else if (pr === PROTO_ICMP || pr === PROTO_ICMPV6) {
+      const t = slab[l4]!;
+      // an echo keys its connection by identifier in both port fields (see parse)
+      if (pr === PROTO_ICMP ? t === 8 || t === 0 : t === 128 || t === 129) this.qSport = this.qDport = (slab[l4 + 4]! << 8) | slab[l4 + 5]!;
+    }
+    return true;
   }
 }
 
