@@ -98,15 +98,17 @@ export class PortAcl {
       this.ext = ext === undefined || ext.length === 0 ? null : new ExtendedAclTable(ext);
       if (this.ext === null || !this.ext.hasStateful) this.ct = null;
       else if (this.ct === null) this.ct = new ConnTrack(this.conntrackLimit);
+      // the fragment table (about 250 KB) is made when the port sees its first fragment: most never do
       if (this.ext === null) this.frags = null;
-      else if (this.frags === null) this.frags = new FragTable(this.fragLimit);
-      else this.frags.clear(); // verdicts of the old rules
+      else if (this.frags !== null) this.frags.clear(); // verdicts of the old rules
     }
   }
 
   /** The verdict for flow f crossing this port in direction dir (DIR_IN into the VM, DIR_OUT from it). */
   evaluate(f: Flow, dir: number, now: Millis): number {
-    if (f.frag !== FRAG_NONE && this.frags !== null && f.family !== 0) return this.evaluateFragment(f, dir, now, this.frags);
+    if (f.frag !== FRAG_NONE && this.ext !== null && f.family !== 0) {
+      return this.evaluateFragment(f, dir, now, this.frags ?? (this.frags = new FragTable(this.fragLimit)));
+    }
     return this.evaluateWhole(f, dir, now);
   }
 
