@@ -203,8 +203,8 @@ function xswitchCandidate(
         let hostA: string;
         let hostB: string;
         if (mode === 'veth') {
-          // With offload the port reads the virtio-net header: the VMs' TSO super-frames and partial checksums
-          // cross whole, as on a TAP. A port without it reads plain frames, so the VMs must not send those.
+          // With offload the VMs' TSO super-frames and partial checksums cross whole, as on a TAP. The candidate
+          // without it is the plain-frame A/B: the VMs send plain frames (tx off) and the switch sends plain ones.
           [hostA, hostB] = await vethPair(ctx, n, !offload);
           for (const h of [hostA, hostB]) await ip('-n', n.h, 'link', 'set', h, 'up');
         } else {
