@@ -37,6 +37,7 @@ const TAGS: Readonly<Record<string, string>> = {
   'xswitch-tap-no-offload': 'n',
   'xswitch-tap-syscalls': 'r',
   'xswitch-veth': 'v',
+  'xswitch-veth-no-offload': 'p',
 };
 
 function measureCandidate(

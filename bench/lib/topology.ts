@@ -203,8 +203,9 @@ function xswitchCandidate(
         let hostA: string;
         let hostB: string;
         if (mode === 'veth') {
-          // AF_PACKET reads plain frames: tx off on every veth sending into an xswitch veth port (TESTING.md §3).
-          [hostA, hostB] = await vethPair(ctx, n, true);
+          // With offload the VMs' TSO super-frames and partial checksums cross whole, as on a TAP. The candidate
+          // without it is the plain-frame A/B: the VMs send plain frames (tx off) and the switch sends plain ones.
+          [hostA, hostB] = await vethPair(ctx, n, !offload);
           for (const h of [hostA, hostB]) await ip('-n', n.h, 'link', 'set', h, 'up');
         } else {
           hostA = ifA = `${ctx.prefix}t1`;
@@ -248,7 +249,10 @@ export const xswitchTapNoOffloadCandidate = xswitchCandidate(
 export const xswitchTapSyscallsCandidate = xswitchCandidate(
   'xswitch-tap-syscalls', 'xswitch TAP, vnet hdr, read/write loop', 'tap', true, { XSWITCH_IO_URING: '0' },
 );
-export const xswitchVethCandidate = xswitchCandidate('xswitch-veth', 'xswitch AF_PACKET veth', 'veth', false);
+export const xswitchVethCandidate = xswitchCandidate('xswitch-veth', 'xswitch AF_PACKET veth, vnet hdr', 'veth', true);
+export const xswitchVethNoOffloadCandidate = xswitchCandidate(
+  'xswitch-veth-no-offload', 'xswitch AF_PACKET veth, no vnet hdr', 'veth', false,
+);
 
 export const ALL_CANDIDATES: readonly Candidate[] = [
   bridgeCandidate,
@@ -258,4 +262,5 @@ export const ALL_CANDIDATES: readonly Candidate[] = [
   xswitchTapNoOffloadCandidate,
   xswitchTapSyscallsCandidate,
   xswitchVethCandidate,
+  xswitchVethNoOffloadCandidate,
 ];

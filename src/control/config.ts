@@ -79,7 +79,8 @@ export interface ExtensionSpec {
 
 /**
  * A switch's external port: `uplink: { interface: up0, offload?: true, tunnelOffload?: false }`.
- * - offload: the AF_PACKET socket carries virtio-net headers (TCP super-frames, partial checksums).
+ * - offload: the switch may send TCP super-frames and partial checksums to the interface (the AF_PACKET socket
+ *   always reads them whole, src/io/packet.ts); off, it sends plain frames, segmented and checksummed in software.
  * - tunnelOffload (opt-in; needs offload and kernel 6.18+): VXLAN-rule TCP super-frames cross the underlay whole, as
  *   UDP-tunnel GSO, the way the kernel's own vxlan sends them. xswitchd makes a bridge `xsbr-<hash>` holding the
  *   interface and a TAP `xstx-<hash>` (24-byte virtio-net header, TUN_F_UDP_TUNNEL_GSO) that never receives

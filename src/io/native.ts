@@ -258,11 +258,12 @@ export abstract class FdPort {
     fd: number,
     readonly name: string,
     readonly offload: boolean,
-    /** virtio-net header bytes before each frame: 0 without offload. */
+    /** virtio-net header bytes before each frame: 0 for a TAP without offload (AF_PACKET always has one). */
     readonly vnetHdrLen: number,
   ) {
     this.fd = fd;
-    this.maxFrameBytes = offload ? MAX_FRAME_OFFLOAD : MAX_FRAME_PLAIN;
+    // A header can announce a super-frame, so the slot must hold one (AF_PACKET has it even without offload).
+    this.maxFrameBytes = vnetHdrLen !== 0 ? MAX_FRAME_OFFLOAD : MAX_FRAME_PLAIN;
   }
 
   /** Per received frame, after the offload fields are read: tci is the addon's tcis[k] (-1: none). */

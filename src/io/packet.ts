@@ -1,12 +1,18 @@
 // io/packet.ts: the AF_PACKET port back end (uplink NIC, veth ports). The kernel always moves a received 802.1Q tag
 // into PACKET_AUXDATA; it is re-inserted inline here so the switch sees frames as they were on the wire.
+//
+// The socket always carries the virtio-net header (PACKET_VNET_HDR), whatever the port's offload setting. Unlike a
+// TAP, an AF_PACKET socket cannot tell the device what it accepts: a veth peer or a NIC with GRO hands it GSO
+// super-frames and partial checksums either way. Without the header those arrive with nothing to say so: a super-frame
+// is cut (an oversize drop) and a partial checksum is forwarded as it stands, wrong (TCP never connects). With it
+// the switch sees both and handles them like a TAP's. `offload: false` then only means that what the switch sends
+// to the port is plain: segmented and checksummed in software, with an all-zero header.
 
 import type { Batch, FrameMeta } from '../dataplane/frame.js';
 import type { PortBackend } from './backend.js';
 import {
   FdPort,
   MAX_FRAME_OFFLOAD,
-  MAX_FRAME_PLAIN,
   PACKET_VNET_HDR_LEN,
   errnoName,
   loadNative,
@@ -15,9 +21,8 @@ import {
 
 const TAG_LEN = 4;
 
-/** Ring sizes when opts.ring is set: about 5-6 MB per direction either way. */
-const RING_FRAMES_OFFLOAD = 64;
-const RING_FRAMES_PLAIN = 512;
+/** Ring size when opts.ring is set: about 4 MB per direction. */
+const RING_FRAMES = 64;
 
 export class PacketPort extends FdPort implements PortBackend {
   readonly kind = 'packet' as const;
@@ -30,7 +35,7 @@ export class PacketPort extends FdPort implements PortBackend {
     /** Moving frames through TPACKET_V2 rings rather than recvmmsg/sendmmsg. */
     readonly ring: boolean,
   ) {
-    super(nat, fd, name, offload, offload ? PACKET_VNET_HDR_LEN : 0);
+    super(nat, fd, name, offload, PACKET_VNET_HDR_LEN);
   }
 
   /** Re-insert the auxdata tag: MACs move 4 bytes back into headroom, TPID + TCI go after them. */
@@ -53,10 +58,11 @@ export class PacketPort extends FdPort implements PortBackend {
 }
 
 /**
- * Open an AF_PACKET port on `ifname` in the caller's network namespace (promiscuous, own tx not echoed). With
- * offload, PACKET_VNET_HDR (10-byte header): plain TCP GSO and partial checksums pass; the kernel refuses
- * encapsulated GSO on send (DESIGN §5). With ring, frames move through TPACKET_V2 rings (fewer syscalls; a send
- * error after a frame entered the ring is not reported back).
+ * Open an AF_PACKET port on `ifname` in the caller's network namespace (promiscuous, own tx not echoed), always with
+ * PACKET_VNET_HDR (10-byte header, see the top of this file): plain TCP GSO and partial checksums pass; the kernel
+ * refuses encapsulated GSO on send (DESIGN §5). With offload the switch may send super-frames and partial checksums
+ * to the port; without, it sends plain frames. With ring, frames move through TPACKET_V2 rings (fewer syscalls; a
+ * send error after a frame entered the ring is not reported back).
  */
 export function openPacketPort(
   ifname: string,
@@ -66,10 +72,7 @@ export function openPacketPort(
   if ('error' in nat) return nat;
   if (ifname.length === 0 || ifname.length > 15) return { error: `interface "${ifname}": 1 to 15 characters` };
   const ring = opts.ring === true;
-  const frameBytes = opts.offload ? MAX_FRAME_OFFLOAD : MAX_FRAME_PLAIN;
-  const fd = ring
-    ? nat.openPacket(ifname, opts.offload, opts.offload ? RING_FRAMES_OFFLOAD : RING_FRAMES_PLAIN, frameBytes)
-    : nat.openPacket(ifname, opts.offload);
+  const fd = ring ? nat.openPacket(ifname, true, RING_FRAMES, MAX_FRAME_OFFLOAD) : nat.openPacket(ifname, true);
   if (fd < 0) return { error: `packet ${ifname}: ${errnoName(fd)}` };
   return new PacketPort(nat, fd, ifname, opts.offload, ring);
 }
