@@ -28,6 +28,7 @@ export const DROP_REASONS = {
   // port ACLs (src/policy)
   'acl-deny': 'denied by a port ACL (the most specific matching rule of the input port, out, or of the destination, in)',
   'extended-acl-deny': 'denied by an extended port ACL (the matching rule of highest weight; no tracked connection admitted it)',
+  'acl-ipv6-chain-unknown': 'IPv6 packet on a port with extended ACLs whose extension header chain is cut short or longer than 8 headers: its upper-layer protocol is unknown, so no rule can judge it',
   'acl-fragment-unknown': 'IP fragment on a port with extended ACLs that cannot be judged: a later one whose first was not seen (or came after it) and the rules need its ports, or an IPv6 first one whose header chain does not reach its upper layer',
   // port guards and private VLANs (src/policy)
   'dhcp-guard': 'DHCP server message (DHCPv4 offer/ack/nak, DHCPv6 advertise/reply) from a port with DHCP guard on',

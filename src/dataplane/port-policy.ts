@@ -8,7 +8,9 @@ import type { PortTable } from './port-table.js';
 import type { DropReason } from './drop.js';
 import type { Millis } from './types.js';
 import { Flow } from '../policy/flow.js';
-import { DIR_IN, DIR_OUT, type PortAcl, VERDICT_ACL_DENY, VERDICT_ALLOW, VERDICT_EXTENDED_DENY } from '../policy/port-acl.js';
+import {
+  DIR_IN, DIR_OUT, type PortAcl, VERDICT_ACL_DENY, VERDICT_ALLOW, VERDICT_CHAIN_UNKNOWN, VERDICT_EXTENDED_DENY,
+} from '../policy/port-acl.js';
 
 /** The L3/L4 fields of the frame being checked, parsed once per frame for every ACL it meets. */
 const aclFlow = new Flow();
@@ -79,5 +81,8 @@ function aclIn(b: Batch, i: number, acl: PortAcl, now: Millis): DropReason | nul
 function aclVerdict(b: Batch, i: number, acl: PortAcl, dir: number, now: Millis): DropReason | null {
   aclFlow.parse(b.slab, b.meta[i]!);
   const v = acl.evaluate(aclFlow, dir, now);
-  return v === VERDICT_ALLOW ? null : v === VERDICT_ACL_DENY ? 'acl-deny' : v === VERDICT_EXTENDED_DENY ? 'extended-acl-deny' : 'acl-fragment-unknown';
+  if (v === VERDICT_ALLOW) return null;
+  if (v === VERDICT_ACL_DENY) return 'acl-deny';
+  if (v === VERDICT_EXTENDED_DENY) return 'extended-acl-deny';
+  return v === VERDICT_CHAIN_UNKNOWN ? 'acl-ipv6-chain-unknown' : 'acl-fragment-unknown';
 }

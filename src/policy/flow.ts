@@ -5,6 +5,7 @@
 
 import type { FrameMeta } from '../dataplane/frame.js';
 import { ETHERTYPE_IPV4, ETHERTYPE_IPV6 } from '../wire/ethernet.js';
+import { IPV6_MAX_EXT_HEADERS } from '../wire/ipv6.js';
 
 export const PROTO_ICMP = 1;
 export const PROTO_TCP = 6;
@@ -54,6 +55,12 @@ export class Flow {
    * frame, and it is not a later fragment. Then q* hold the quoted packet's fields (ports as in sport/dport).
    */
   icmpError = false;
+  /**
+   * IPv6 whose extension header chain does not reach its upper layer within the packet: a header cut short, or
+   * more than IPV6_MAX_EXT_HEADERS of them (RFC 8200 expects a handful; RFC 7112 wants them all in the first
+   * fragment). proto then holds the last header type seen, so no protocol rule may judge the packet by it.
+   */
+  chainUnknown = false;
   readonly qSrc = new Uint32Array(4);
   readonly qDst = new Uint32Array(4);
   qProto = 0;
@@ -92,6 +99,7 @@ export class Flow {
     this.fragOffset = 0;
     this.fragLen = 0;
     this.icmpError = false;
+    this.chainUnknown = false;
     const s = this.src;
     const d = this.dst;
     s[0] = s[1] = s[2] = s[3] = 0;
@@ -124,14 +132,24 @@ export class Flow {
       }
       let nh = slab[base + 6]!;
       let p = base + 40;
-      // walk at most 8 extension headers (hop-by-hop, routing, destination options, fragment)
-      for (let k = 0; k < 8; k++) {
-        if (nh === 0 || nh === 43 || nh === 60) {
-          if (p + 8 > end) return;
+      // walk at most IPV6_MAX_EXT_HEADERS extension headers (hop-by-hop, routing, destination options, AH, as Linux
+      // does for ip6tables' protocol match, and fragment); ESP ends the walk (what follows is encrypted)
+      for (let k = 0; k < IPV6_MAX_EXT_HEADERS; k++) {
+        if (nh === 0 || nh === 43 || nh === 60 || nh === 51) {
+          if (p + 8 > end) {
+            this.proto = nh;
+            this.chainUnknown = true;
+            return;
+          }
+          const hl = nh === 51 ? (slab[p + 1]! + 2) * 4 : (slab[p + 1]! + 1) * 8;
           nh = slab[p]!;
-          p += (slab[p + 1]! + 1) * 8;
+          p += hl;
         } else if (nh === 44) {
-          if (p + 8 > end) return;
+          if (p + 8 > end) {
+            this.proto = nh;
+            this.chainUnknown = true;
+            return;
+          }
           const fo = ((slab[p + 2]! << 8) | slab[p + 3]!) & 0xfff8;
           if (fo !== 0 || (slab[p + 3]! & 1) !== 0) {
             this.frag = fo !== 0 ? FRAG_LATER : FRAG_FIRST;
@@ -151,6 +169,10 @@ export class Flow {
         }
       }
       this.proto = nh;
+      if (nh === 0 || nh === 43 || nh === 44 || nh === 51 || nh === 60 || p > end) {
+        this.chainUnknown = true;
+        return;
+      }
       l4 = p;
     } else {
       return;

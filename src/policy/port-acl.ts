@@ -35,6 +35,8 @@ export const VERDICT_ACL_DENY = 1;
 export const VERDICT_EXTENDED_DENY = 2;
 /** A later IP fragment whose first fragment was not seen, which the rules cannot judge without its ports. */
 export const VERDICT_FRAGMENT_UNKNOWN = 3;
+/** An IPv6 packet whose upper layer is unknown (Flow.chainUnknown): no rule can judge it, dropped. */
+export const VERDICT_CHAIN_UNKNOWN = 4;
 
 export interface AclRuleStatus {
   readonly index: number;
@@ -108,6 +110,12 @@ export class PortAcl {
   evaluate(f: Flow, dir: number, now: Millis): number {
     if (f.frag !== FRAG_NONE && this.ext !== null && f.family !== 0) {
       return this.evaluateFragment(f, dir, now, this.frags ?? (this.frags = new FragTable(this.fragLimit)));
+    }
+    if (f.chainUnknown && this.ext !== null) {
+      // judged by its last extension header's type, a "deny udp" would let UDP behind 9 headers pass (port ACLs
+      // match addresses only: they judge it as any frame)
+      if (this.acl !== null) this.acl.evaluate(f, dir, false); // meter rules see every frame
+      return VERDICT_CHAIN_UNKNOWN;
     }
     return this.evaluateWhole(f, dir, now);
   }
@@ -196,7 +204,7 @@ export class PortAcl {
     const p = f.proto;
     const needsL4 = p === PROTO_TCP || p === PROTO_UDP || p === PROTO_ICMP || p === PROTO_ICMPV6;
     let v: number;
-    if (f.family === 6 && (p === 0 || p === 43 || p === 44 || p === 60)) {
+    if (f.family === 6 && (f.chainUnknown || p === 0 || p === 43 || p === 44 || p === 60)) {
       // an IPv6 first fragment whose header chain does not reach its upper layer (cut, or more extension headers
       // than flow.ts walks; RFC 7112 forbids it): its protocol is not known, so nothing can judge the datagram
       if (this.acl !== null) this.acl.evaluate(f, dir, false);
