@@ -1,8 +1,8 @@
 // policy/conntrack.ts: the connection table of a port's stateful extended ACLs. An entry is keyed by the
 // connection's 5-tuple as seen from the port (family, protocol, local address, remote address, local port, remote
-// port: extKey), so both directions of a connection find the same entry. Preallocated open addressing with linear
-// probing and backward-shift deletion (no tombstones), at most `limit` entries in 2*limit slots: a full table
-// refuses new entries (counted), never grows. Idle entries expire lazily on lookup and by a bounded sweep (tick).
+// port: extKey), so both directions of a connection find the same entry. An ExpiringTable (expiring-table.ts): at
+// most `limit` entries, a full table refuses new ones (counted), never grows; idle entries expire lazily on lookup
+// and by a bounded sweep (tick).
 //
 // TCP: created by a SYN (SYN_SENT) or, picked up mid-stream, ESTABLISHED; the responder's SYN+ACK establishes;
 // a FIN from either side moves to CLOSING, a RST to CLOSED; each state has its timeout, capped by the rule's idle
@@ -11,6 +11,7 @@
 
 import type { Millis } from '../dataplane/types.js';
 import { formatIpv4Address, formatIpv6Address } from '../wire/addresses.js';
+import { ExpiringTable } from './expiring-table.js';
 import { type Flow, PROTO_ICMP, PROTO_ICMPV6, PROTO_TCP, PROTO_UDP, TCP_ACK, TCP_FIN, TCP_RST, TCP_SYN } from './flow.js';
 
 export const CT_KEY_WIDTH = 12;
@@ -32,15 +33,6 @@ const CLOSED_MS = 2_000;
 /** Slots a sweep visits per call (bounded work per tick). */
 export const SWEEP_SLOTS = 8192;
 
-function hashKey(k: Uint32Array): number {
-  let h = 0x9e3779b9 | 0;
-  for (let i = 0; i < CT_KEY_WIDTH; i++) {
-    h = Math.imul(h ^ k[i]!, 0x85ebca6b);
-    h ^= h >>> 13;
-  }
-  h = Math.imul(h ^ (h >>> 16), 0xc2b2ae35);
-  return (h ^ (h >>> 16)) & 0x3fffffff; // a Smi: never a heap number, even when not inlined
-}
 
 export interface ConnTrackStats {
   size: number;
@@ -67,66 +59,29 @@ export interface ConnEntry {
   readonly expiresInMs: number;
 }
 
-export class ConnTrack {
-  readonly limit: number;
-  private readonly cap: number;
-  private readonly keys: Uint32Array;
-  private readonly hashes: Uint32Array;
-  private readonly used: Uint8Array;
+export class ConnTrack extends ExpiringTable {
   private readonly state: Uint8Array;
   /** 1 = the connection was opened out of the port (from the VM), 0 = into it. */
   private readonly origDir: Uint8Array;
   private readonly rule: Int32Array;
   private readonly idle: Float64Array;
-  private readonly expires: Float64Array;
-  private sweepAt = 0;
   readonly stats: ConnTrackStats;
 
   constructor(limit = DEFAULT_CONNTRACK_LIMIT) {
-    this.limit = Math.max(1, limit);
-    let cap = 16;
-    while (cap < this.limit * 2) cap *= 2;
-    this.cap = cap;
-    this.keys = new Uint32Array(cap * CT_KEY_WIDTH);
-    this.hashes = new Uint32Array(cap);
-    this.used = new Uint8Array(cap);
+    super(limit, CT_KEY_WIDTH, 0x9e3779b9, SWEEP_SLOTS);
+    const cap = this.cap;
     this.state = new Uint8Array(cap);
     this.origDir = new Uint8Array(cap);
     this.rule = new Int32Array(cap);
     this.idle = new Float64Array(cap);
-    this.expires = new Float64Array(cap);
     this.stats = { size: 0, limit: this.limit, created: 0, expired: 0, refused: 0, hits: 0, related: 0 };
   }
 
-  get size(): number {
-    return this.stats.size;
-  }
-
-  private same(s: number, k: Uint32Array): boolean {
-    const base = s * CT_KEY_WIDTH;
-    const ks = this.keys;
-    for (let i = 0; i < CT_KEY_WIDTH; i++) if (ks[base + i] !== k[i]) return false;
-    return true;
-  }
-
-  /** Slot of the live entry for key k, or -1 (an expired entry found is removed). */
-  find(k: Uint32Array, now: Millis): number {
-    const h = hashKey(k);
-    const m = this.cap - 1;
-    let s = h & m;
-    for (let n = 0; n < this.cap; n++) {
-      if (this.used[s] === 0) return -1;
-      if (this.hashes[s] === h && this.same(s, k)) {
-        if (now >= this.expires[s]!) {
-          this.remove(s);
-          this.stats.expired++;
-          return -1;
-        }
-        return s;
-      }
-      s = (s + 1) & m;
-    }
-    return -1;
+  protected moveSlot(from: number, to: number): void {
+    this.state[to] = this.state[from]!;
+    this.origDir[to] = this.origDir[from]!;
+    this.rule[to] = this.rule[from]!;
+    this.idle[to] = this.idle[from]!;
   }
 
   /**
@@ -148,24 +103,15 @@ export class ConnTrack {
     } else {
       st = CT_OTHER;
     }
-    if (this.stats.size >= this.limit) this.expire(now, 256); // make room from expired entries nearby (bounded)
-    if (this.stats.size >= this.limit) {
+    const s = this.insert(k, now + this.timeout(st, idleMs), now);
+    if (s < 0) {
       this.stats.refused++;
       return -1;
     }
-    const h = hashKey(k);
-    const m = this.cap - 1;
-    let s = h & m;
-    while (this.used[s] === 1) s = (s + 1) & m; // never full: cap >= 2 * limit
-    this.used[s] = 1;
-    this.hashes[s] = h;
-    this.keys.set(k, s * CT_KEY_WIDTH);
     this.state[s] = st;
     this.origDir[s] = dir;
     this.rule[s] = rule;
     this.idle[s] = idleMs;
-    this.expires[s] = now + this.timeout(st, idleMs);
-    this.stats.size++;
     this.stats.created++;
     return s;
   }
@@ -214,64 +160,6 @@ export class ConnTrack {
 
   stateOf(s: number): number {
     return this.state[s]!;
-  }
-
-  /** Remove the entry at slot s; shift later entries of the probe run back (no tombstones). */
-  private remove(s: number): void {
-    const m = this.cap - 1;
-    this.used[s] = 0;
-    this.stats.size--;
-    let hole = s;
-    let j = (s + 1) & m;
-    for (let n = 0; n < this.cap && this.used[j] === 1; n++) {
-      const home = this.hashes[j]! & m;
-      // move j into the hole when its home is not in (hole, j] cyclically
-      const dist = (j - home) & m;
-      const gap = (j - hole) & m;
-      if (dist >= gap) {
-        this.move(j, hole);
-        hole = j;
-      }
-      j = (j + 1) & m;
-    }
-  }
-
-  private move(from: number, to: number): void {
-    this.used[to] = 1;
-    this.used[from] = 0;
-    this.hashes[to] = this.hashes[from]!;
-    this.keys.copyWithin(to * CT_KEY_WIDTH, from * CT_KEY_WIDTH, (from + 1) * CT_KEY_WIDTH);
-    this.state[to] = this.state[from]!;
-    this.origDir[to] = this.origDir[from]!;
-    this.rule[to] = this.rule[from]!;
-    this.idle[to] = this.idle[from]!;
-    this.expires[to] = this.expires[from]!;
-  }
-
-  /**
-   * Sweep part of the table for expired entries: `slots` slots, by default a quarter of the table (at least
-   * SWEEP_SLOTS), so called once a second the whole table is swept every 4 s with bounded work per call.
-   */
-  expire(now: Millis, slots = Math.max(SWEEP_SLOTS, this.cap >> 2)): number {
-    let removed = 0;
-    const m = this.cap - 1;
-    let s = this.sweepAt;
-    for (let n = 0; n < slots && n < this.cap; n++) {
-      // a removal may shift a later entry into s: look at s again before moving on
-      while (this.used[s] === 1 && now >= this.expires[s]!) {
-        this.remove(s);
-        this.stats.expired++;
-        removed++;
-      }
-      s = (s + 1) & m;
-    }
-    this.sweepAt = s;
-    return removed;
-  }
-
-  clear(): void {
-    this.used.fill(0);
-    this.stats.size = 0;
   }
 
   /** Up to `max` entries (control path). */
