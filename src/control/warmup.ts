@@ -161,16 +161,17 @@ function script(a: Pair, b: Pair, c: Pair | null, macA: number): [Pair, Uint8Arr
   return out;
 }
 
-/**
- * One private switch: ports A and B (TAP back ends) and C (an AF_PACKET back end). `frames` forwarded, or
- * `deadline`. The last phase (`keep`) leaves its switch stopped but not closed (see below).
- */
 /** Shared by the phases: the virtualization plan, or why it was dropped. */
 interface NetState {
   plan: NetPlan | null;
   skipped: string | null;
 }
 
+/**
+ * One private switch: ports A and B (TAP back ends) and C (an AF_PACKET back end), and with net.plan the tenant
+ * VMs V1, V2 (TAP) and the uplink (AF_PACKET) under its virtualization policy. `frames` forwarded, or `deadline`.
+ * The last phase (`keep`) leaves its switch stopped but not closed (see below).
+ */
 async function phase(
   nat: Nat, o: WarmUpOptions, frames: number, deadline: number, pairs: Pair[], keep: boolean, net: NetState,
 ): Promise<number | { error: string }> {

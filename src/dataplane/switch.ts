@@ -728,13 +728,14 @@ export class Switch implements SwitchApi {
           this.countDrop(d.ports[k]!, 'port-down');
           continue;
         }
-        // a jumbo frame from a port with a larger MTU (a super-frame is cut to its segment size, checked there)
+        const c = p.txCount;
+        if (c > 0 && p.txIdx[c - 1] === i) continue; // listed twice
+        // a jumbo frame from a port with a larger MTU; a super-frame is not checked (its segments' size is its
+        // sender's MSS, as for the ingress check)
         if (m.len > p.maxFrameLen && m.gsoType === GSO_NONE) {
           this.countDrop(p.id, 'egress-oversize');
           continue;
         }
-        const c = p.txCount;
-        if (c > 0 && p.txIdx[c - 1] === i) continue; // listed twice
         if (this.qosOn && this.qosEgress(p, b, i, f)) continue;
         if (c === 0) this.touched[this.touchedCount++] = p;
         p.txIdx[c] = i;
