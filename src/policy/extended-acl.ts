@@ -201,7 +201,7 @@ export function extKey(f: Flow, dir: number, key: Uint32Array): void {
 }
 
 function portsCleared(w: ArrayLike<number>): Uint32Array {
-  const c = Uint32Array.from(w as ArrayLike<number>);
+  const c = Uint32Array.from(w);
   c[K_LPORT] = 0;
   c[K_RPORT] = 0;
   return c;

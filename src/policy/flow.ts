@@ -61,6 +61,9 @@ export class Flow {
    * fragment). proto then holds the last header type seen, so no protocol rule may judge the packet by it.
    */
   chainUnknown = false;
+  /** walkIpv6's results (scratch). */
+  private walkNh = 0;
+  private walkFrag = -1;
   readonly qSrc = new Uint32Array(4);
   readonly qDst = new Uint32Array(4);
   qProto = 0;
@@ -130,50 +133,25 @@ export class Flow {
         u32(slab, base + 8 + 4 * i, s, i);
         u32(slab, base + 24 + 4 * i, d, i);
       }
-      let nh = slab[base + 6]!;
-      let p = base + 40;
-      // walk at most IPV6_MAX_EXT_HEADERS extension headers (hop-by-hop, routing, destination options, AH, as Linux
-      // does for ip6tables' protocol match, and fragment); ESP ends the walk (what follows is encrypted)
-      for (let k = 0; k < IPV6_MAX_EXT_HEADERS; k++) {
-        if (nh === 0 || nh === 43 || nh === 60 || nh === 51) {
-          if (p + 8 > end) {
-            this.proto = nh;
-            this.chainUnknown = true;
-            return;
-          }
-          const hl = nh === 51 ? (slab[p + 1]! + 2) * 4 : (slab[p + 1]! + 1) * 8;
-          nh = slab[p]!;
-          p += hl;
-        } else if (nh === 44) {
-          if (p + 8 > end) {
-            this.proto = nh;
-            this.chainUnknown = true;
-            return;
-          }
-          const fo = ((slab[p + 2]! << 8) | slab[p + 3]!) & 0xfff8;
-          if (fo !== 0 || (slab[p + 3]! & 1) !== 0) {
-            this.frag = fo !== 0 ? FRAG_LATER : FRAG_FIRST;
-            u32(slab, p + 4, this.fragId, 0);
-            this.fragMore = (slab[p + 3]! & 1) !== 0;
-            this.fragOffset = fo;
-            this.fragLen = Math.max(0, base + 40 + ((slab[base + 4]! << 8) | slab[base + 5]!) - (p + 8));
-          }
-          nh = slab[p]!;
-          p += 8;
-          if (fo !== 0) {
-            this.proto = nh;
-            return;
-          }
-        } else {
-          break;
+      const up = this.walkIpv6(slab, base + 40, end, slab[base + 6]!);
+      this.proto = this.walkNh;
+      const fh = this.walkFrag;
+      if (fh >= 0) {
+        const fo = ((slab[fh + 2]! << 8) | slab[fh + 3]!) & 0xfff8;
+        if (fo !== 0 || (slab[fh + 3]! & 1) !== 0) {
+          this.frag = fo !== 0 ? FRAG_LATER : FRAG_FIRST;
+          u32(slab, fh + 4, this.fragId, 0);
+          this.fragMore = (slab[fh + 3]! & 1) !== 0;
+          this.fragOffset = fo;
+          this.fragLen = Math.max(0, base + 40 + ((slab[base + 4]! << 8) | slab[base + 5]!) - (fh + 8));
         }
+        if (fo !== 0) return; // a later fragment: what follows is data, proto its upper layer
       }
-      this.proto = nh;
-      if (nh === 0 || nh === 43 || nh === 44 || nh === 51 || nh === 60 || p > end) {
+      if (up < 0) {
         this.chainUnknown = true;
         return;
       }
-      l4 = p;
+      l4 = up;
     } else {
       return;
     }
@@ -210,9 +188,42 @@ export class Flow {
   }
 
   /**
+   * Walk IPv6 extension headers from p (of type nh) up to end: hop-by-hop, routing, destination options, AH (as
+   * ip6tables' protocol match does) and fragment, at most IPV6_MAX_EXT_HEADERS; ESP and anything else end the
+   * chain. A fragment header with a non-zero offset ends it too (what follows is data). Sets walkNh (the type of
+   * what follows the last header walked, or of the header it stopped at) and walkFrag (the fragment header's
+   * offset, -1 if none). Returns the offset after the last header, or -1 when the chain does not end within the
+   * packet and the limit (cut short, or too many headers).
+   */
+  private walkIpv6(slab: Uint8Array, p: number, end: number, nh: number): number {
+    this.walkFrag = -1;
+    for (let k = 0; k < IPV6_MAX_EXT_HEADERS; k++) {
+      if (nh !== 0 && nh !== 43 && nh !== 44 && nh !== 51 && nh !== 60) break;
+      if (p + 8 > end) {
+        this.walkNh = nh;
+        return -1;
+      }
+      const next = slab[p]!;
+      if (nh === 44) {
+        this.walkFrag = p;
+        p += 8;
+        if ((((slab[p - 6]! << 8) | slab[p - 5]!) & 0xfff8) !== 0) {
+          this.walkNh = next;
+          return p;
+        }
+      } else {
+        p += nh === 51 ? (slab[p + 1]! + 2) * 4 : (slab[p + 1]! + 1) * 8;
+      }
+      nh = next;
+    }
+    this.walkNh = nh;
+    return nh === 0 || nh === 43 || nh === 44 || nh === 51 || nh === 60 || p > end ? -1 : p;
+  }
+
+  /**
    * The packet quoted by an ICMP error at q (up to end): fills q* and returns true when its IP header (same family
    * as the error) and the first 8 bytes of its L4 header are all there; a truncated quote, a quoted later fragment
-   * or a quote of the other family is no quote. IPv6: extension headers are walked (at most 8, bounds-checked).
+   * or a quote of the other family is no quote. IPv6: extension headers are walked as in parse (walkIpv6).
    */
   private parseQuote(slab: Uint8Array, q: number, end: number): boolean {
     const s = this.qSrc;
@@ -235,21 +246,10 @@ export class Flow {
         u32(slab, q + 8 + 4 * i, s, i);
         u32(slab, q + 24 + 4 * i, d, i);
       }
-      pr = slab[q + 6]!;
-      l4 = q + 40;
-      for (let k = 0; k < 8; k++) {
-        if (pr === 0 || pr === 43 || pr === 60) {
-          if (l4 + 8 > end) return false;
-          pr = slab[l4]!;
-          l4 += (slab[l4 + 1]! + 1) * 8;
-        } else if (pr === 44) {
-          if (l4 + 8 > end || (((slab[l4 + 2]! << 8) | slab[l4 + 3]!) & 0xfff8) !== 0) return false;
-          pr = slab[l4]!;
-          l4 += 8;
-        } else {
-          break;
-        }
-      }
+      l4 = this.walkIpv6(slab, q + 40, end, slab[q + 6]!);
+      const fh = this.walkFrag;
+      if (l4 < 0 || (fh >= 0 && (((slab[fh + 2]! << 8) | slab[fh + 3]!) & 0xfff8) !== 0)) return false;
+      pr = this.walkNh;
     }
     if (l4 + 8 > end) return false;
     this.qProto = pr;

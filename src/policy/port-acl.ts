@@ -204,7 +204,7 @@ export class PortAcl {
     const p = f.proto;
     const needsL4 = p === PROTO_TCP || p === PROTO_UDP || p === PROTO_ICMP || p === PROTO_ICMPV6;
     let v: number;
-    if (f.family === 6 && (f.chainUnknown || p === 0 || p === 43 || p === 44 || p === 60)) {
+    if (f.chainUnknown) {
       // an IPv6 first fragment whose header chain does not reach its upper layer (cut, or more extension headers
       // than flow.ts walks; RFC 7112 forbids it): its protocol is not known, so nothing can judge the datagram
       if (this.acl !== null) this.acl.evaluate(f, dir, false);
