@@ -251,7 +251,7 @@ export const xswitchTapSyscallsCandidate = xswitchCandidate(
 );
 export const xswitchVethCandidate = xswitchCandidate('xswitch-veth', 'xswitch AF_PACKET veth, vnet hdr', 'veth', true);
 export const xswitchVethNoOffloadCandidate = xswitchCandidate(
-  'xswitch-veth-no-offload', 'xswitch AF_PACKET veth, no vnet hdr', 'veth', false,
+  'xswitch-veth-no-offload', 'xswitch AF_PACKET veth, offloads off', 'veth', false,
 );
 
 export const ALL_CANDIDATES: readonly Candidate[] = [

@@ -1,6 +1,7 @@
 // control/controller.ts: the one path every change takes (new desired document -> validate -> reconcile -> store),
 // serialized, plus the read models the API serves (switches, ports, extensions, MACs, counters, network policy).
 
+import type { DropReason } from '../dataplane/drop.js';
 import type { PortCounters } from '../dataplane/switch-api.js';
 import type { VirtualizationStatus } from '../virtualization/api.js';
 import { EMPTY_NETWORK, type NetworkSpec } from '../virtualization/model.js';
@@ -89,6 +90,9 @@ export function withoutFailing(d: Desired, errors: readonly ConfigError[]): Desi
 }
 
 const zeroCounters = (): PortCounters => ({ rxFrames: 0, rxBytes: 0, txFrames: 0, txBytes: 0, drops: {} });
+
+/** The drops a port's ACLs decide, shown by `xsctl acl`. */
+const ACL_DROPS: readonly DropReason[] = ['acl-deny', 'extended-acl-deny', 'acl-fragment-unknown', 'acl-ipv6-chain-unknown'];
 
 export class Controller {
   private desiredDoc: Desired = EMPTY_DESIRED;
@@ -383,7 +387,7 @@ export class Controller {
         switch: s.name,
         port,
         ...body,
-        drops: { 'acl-deny': c.drops['acl-deny'] ?? 0, 'extended-acl-deny': c.drops['extended-acl-deny'] ?? 0, 'acl-fragment-unknown': c.drops['acl-fragment-unknown'] ?? 0 },
+        drops: Object.fromEntries(ACL_DROPS.map((d) => [d, c.drops[d] ?? 0])),
       },
     };
   }

@@ -147,18 +147,12 @@ export async function main(argv: readonly string[]): Promise<number> {
     return 1;
   }
   const store = opened.store;
-  const createSwitch = (name: string, batchSize?: number): Switch =>
-    new Switch({
-      name, busyPollUs: flags.busyPollUs, ...(batchSize === undefined ? {} : { batchSize }),
-      log: { info: (m, x) => log.info(m, { switch: name, ...x }), warn: (m, x) => log.warn(m, { switch: name, ...x }) },
-    });
+  const createSwitch = (name: string, switchLog: Logger, batchSize?: number): Switch =>
+    new Switch({ name, busyPollUs: flags.busyPollUs, ...(batchSize === undefined ? {} : { batchSize }), log: switchLog });
   if (flags.warmUp) {
     // the private switches' own messages (ports, the virtualization policy) would only confuse the log
-    const silent = { info: (): void => undefined, warn: (): void => undefined };
-    const w = await warmUpDataPath({
-      createSwitch: (name, batchSize) =>
-        new Switch({ name, busyPollUs: flags.busyPollUs, ...(batchSize === undefined ? {} : { batchSize }), log: silent }),
-    });
+    const silent: Logger = { info: () => undefined, warn: () => undefined };
+    const w = await warmUpDataPath({ createSwitch: (name, batchSize) => createSwitch(name, silent, batchSize) });
     if ('error' in w) log.warn('data path warm-up skipped', { error: w.error });
     else {
       log.info('data path warmed up', { frames: w.frames, ms: Math.round(w.ms) });
@@ -167,7 +161,8 @@ export async function main(argv: readonly string[]): Promise<number> {
   }
   const reconciler = new Reconciler({
     openPort: realOpenPort(log),
-    createSwitch: (name) => createSwitch(name),
+    createSwitch: (name) =>
+      createSwitch(name, { info: (m, x) => log.info(m, { switch: name, ...x }), warn: (m, x) => log.warn(m, { switch: name, ...x }) }),
     log,
     host: flags.host,
   });

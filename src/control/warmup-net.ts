@@ -9,7 +9,7 @@ import { GSO_TCPV4 } from '../dataplane/frame.js';
 import type { PortConfig } from '../dataplane/switch-api.js';
 import { emitArp } from '../wire/arp.js';
 import { fillChecksum, pseudoSumIpv4 } from '../wire/checksum.js';
-import { formatMac, writeMac } from '../wire/ethernet.js';
+import { formatMac, parseMac, writeMac } from '../wire/ethernet.js';
 import { emitGre, nvgreKey } from '../wire/gre.js';
 import { emitIpv4 } from '../wire/ipv4.js';
 import { emitTcp } from '../wire/tcp.js';
@@ -24,7 +24,7 @@ const IPPROTO_UDP = 17;
 const IPPROTO_GRE = 47;
 /** Segment payload: the largest that fits the tenant MTU of NVGRE over a 1500-byte underlay (1458) with room. */
 const MSS = 1400;
-const ROUTER_MAC = 0x02_58_53_00_00_01; // DEFAULT_ROUTER_MAC as a number
+const ROUTER_MAC = parseMac(DEFAULT_ROUTER_MAC)!;
 export const NET_VSID1 = 5001;
 export const NET_VSID2 = 5002;
 /** Who writes a scripted frame: the two tenant VMs' TAPs or the peer host on the uplink. */
