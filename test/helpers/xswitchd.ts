@@ -92,6 +92,8 @@ export interface XswitchdOptions {
   readonly dbPath?: string;
   readonly socket?: string;
   readonly logLevel?: 'info' | 'debug' | 'warn';
+  /** A command the daemon runs under, which must exec its arguments (same PID), e.g. test/helpers/py/no-io-uring.py. */
+  readonly wrap?: readonly string[];
 }
 
 export class Xswitchd {
@@ -101,6 +103,7 @@ export class Xswitchd {
   readonly socket: string;
   readonly host: string;
   readonly logLevel: string;
+  readonly wrap: readonly string[];
   proc: BgProcess | null = null;
   private applyCount = 0;
 
@@ -111,6 +114,7 @@ export class Xswitchd {
     this.socket = opts.socket ?? join(topo.dir, 'xs.sock');
     this.host = opts.host ?? 'h1';
     this.logLevel = opts.logLevel ?? 'info';
+    this.wrap = opts.wrap ?? [];
   }
 
   /** Start xswitchd in ns and wait until `xsctl status` answers. */
@@ -132,7 +136,7 @@ export class Xswitchd {
   async start(): Promise<void> {
     if (this.running) throw new Error('xswitchd already running');
     this.proc = this.topo.spawn(this.ns, [
-      process.execPath, XSWITCHD,
+      ...this.wrap, process.execPath, XSWITCHD,
       '--store', `sqlite:${this.dbPath}`, '--socket', this.socket, '--host', this.host, '--log-level', this.logLevel,
     ], { timeout: 30 * 60_000, cwd: this.topo.dir });
     const proc = this.proc;
