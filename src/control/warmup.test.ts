@@ -23,6 +23,8 @@ interface ChildResult {
   readonly received: number;
   readonly observed: number;
   readonly optimized: Record<string, boolean>;
+  /** V8's optimization status bits of each function, for the failure message. */
+  readonly bits: Record<string, string>;
 }
 
 async function child(mode: 'warm' | 'cold', net = false): Promise<ChildResult> {
@@ -59,7 +61,7 @@ describe('data path warm-up', () => {
     assert.ok(warm.received === 300 && cold.received >= 290, `received warm ${warm.received} cold ${cold.received}`);
     assert.ok(warm.warm !== null && warm.warm.frames >= 20_000, JSON.stringify(warm.warm));
     const notCompiled = Object.entries(warm.optimized).filter(([, v]) => !v).map(([k]) => k);
-    assert.deepEqual(notCompiled, [], `interpreted after the warm-up: ${notCompiled.join(', ')}`);
+    assert.deepEqual(notCompiled, [], `interpreted after the warm-up: ${notCompiled.map((k) => `${k} (status ${warm.bits[k]})`).join(', ')}`);
     // the control: 300 frames alone do not get the data path compiled, so the check above means something
     const coldCompiled = Object.entries(cold.optimized).filter(([, v]) => v).map(([k]) => k);
     assert.ok(coldCompiled.length < Object.keys(cold.optimized).length, `all compiled without warm-up: ${coldCompiled.join(', ')}`);
@@ -71,7 +73,7 @@ describe('data path warm-up', () => {
     // every echo request left encapsulated on the uplink and every reply reached the VM
     assert.ok(warm.received === 300 && cold.received >= 290, `received warm ${warm.received} cold ${cold.received}`);
     const notCompiled = Object.entries(warm.optimized).filter(([, v]) => !v).map(([k]) => k);
-    assert.deepEqual(notCompiled, [], `interpreted after the warm-up: ${notCompiled.join(', ')}`);
+    assert.deepEqual(notCompiled, [], `interpreted after the warm-up: ${notCompiled.map((k) => `${k} (status ${warm.bits[k]})`).join(', ')}`);
     assert.ok(Object.keys(warm.optimized).some((k) => k.startsWith('Virtualization.')));
     const coldCompiled = Object.entries(cold.optimized).filter(([, v]) => v).map(([k]) => k);
     assert.ok(coldCompiled.length < Object.keys(cold.optimized).length, `all compiled without warm-up: ${coldCompiled.join(', ')}`);
