@@ -19,6 +19,12 @@
 // whose first fragment was not seen (lost, table full, or arriving after it: fragments are not held back) is
 // judged by the rules that do not need ports when that is unambiguous (ExtendedAclTable.portless), else dropped
 // 'acl-fragment-unknown'. Changing the extended rules forgets the remembered verdicts.
+//
+// Packets that never leave (evaluate with track = false): the virtualization layer answers an oversized or
+// TTL-expired packet with an ICMP error in place of forwarding it, after the sender's ACLs judged it as if it were
+// forwarded. Rule hits count; no connection is created, refreshed or advanced (the packet did not cross, and a
+// connection recorded for it would admit inbound traffic the VM never caused). A first fragment's verdict is
+// still remembered: it is the verdict its later fragments, dropped the same way, get.
 
 import type { Millis } from '../dataplane/types.js';
 import { type AclSpec, AclTable, DIR_IN, DIR_OUT } from './acl.js';
@@ -106,10 +112,14 @@ export class PortAcl {
     }
   }
 
-  /** The verdict for flow f crossing this port in direction dir (DIR_IN into the VM, DIR_OUT from it). */
-  evaluate(f: Flow, dir: number, now: Millis): number {
+  /**
+   * The verdict for flow f crossing this port in direction dir (DIR_IN into the VM, DIR_OUT from it). track =
+   * false for a packet that will not leave (the switch answers it in place, virtualization/layer.ts): rule hits
+   * count as usual, but no connection is created, refreshed or advanced by it.
+   */
+  evaluate(f: Flow, dir: number, now: Millis, track = true): number {
     if (f.frag !== FRAG_NONE && this.ext !== null && f.family !== 0) {
-      return this.evaluateFragment(f, dir, now, this.frags ?? (this.frags = new FragTable(this.fragLimit)));
+      return this.evaluateFragment(f, dir, now, this.frags ?? (this.frags = new FragTable(this.fragLimit)), track);
     }
     if (f.chainUnknown && this.ext !== null) {
       // judged by its last extension header's type, a "deny udp" would let UDP behind 9 headers pass (port ACLs
@@ -117,11 +127,11 @@ export class PortAcl {
       if (this.acl !== null) this.acl.evaluate(f, dir, false); // meter rules see every frame
       return VERDICT_CHAIN_UNKNOWN;
     }
-    return this.evaluateWhole(f, dir, now);
+    return this.evaluateWhole(f, dir, now, track);
   }
 
-  private evaluateWhole(f: Flow, dir: number, now: Millis): number {
-    const v = this.evaluateExtended(f, dir, now);
+  private evaluateWhole(f: Flow, dir: number, now: Millis, track: boolean): number {
+    const v = this.evaluateExtended(f, dir, now, track);
     const acl = this.acl;
     if (acl === null) return v < 0 ? VERDICT_ALLOW : v;
     // meter rules count whatever decided; allow/deny port ACLs decide only when no extended ACL did
@@ -129,7 +139,7 @@ export class PortAcl {
   }
 
   /** The extended verdict, or -1 when no tracked connection and no extended rule decided. */
-  private evaluateExtended(f: Flow, dir: number, now: Millis): number {
+  private evaluateExtended(f: Flow, dir: number, now: Millis, track: boolean): number {
     const ext = this.ext;
     if (ext !== null && f.family !== 0) {
       const k = this.key;
@@ -138,7 +148,8 @@ export class PortAcl {
       if (ct !== null && ct.size > 0) {
         const s = ct.find(k, now);
         if (s >= 0 && ct.admits(s, f, dir)) {
-          ct.update(s, f, dir, now);
+          if (track) ct.update(s, f, dir, now);
+          else ct.stats.hits++; // admitted, but a packet that never leaves neither refreshes nor advances it
           return VERDICT_ALLOW;
         }
       }
@@ -149,7 +160,7 @@ export class PortAcl {
         ext.hitBytes[r] = ext.hitBytes[r]! + f.len;
         if (ext.deny[r] === 1) return VERDICT_EXTENDED_DENY;
         const idle = ext.idleMs[r]!;
-        if (idle > 0 && ct !== null) ct.create(k, f, dir, r, idle, now);
+        if (idle > 0 && ct !== null && track) ct.create(k, f, dir, r, idle, now);
         return VERDICT_ALLOW;
       }
     }
@@ -186,7 +197,7 @@ export class PortAcl {
   }
 
   /** The verdict for an IP fragment (see the header): remembered from its first fragment, or judged without ports. */
-  private evaluateFragment(f: Flow, dir: number, now: Millis, ft: FragTable): number {
+  private evaluateFragment(f: Flow, dir: number, now: Millis, ft: FragTable, track: boolean): number {
     const fk = this.fkey;
     fragKey(f, dir, fk);
     if (f.frag === FRAG_LATER) {
@@ -210,7 +221,7 @@ export class PortAcl {
       if (this.acl !== null) this.acl.evaluate(f, dir, false);
       v = VERDICT_FRAGMENT_UNKNOWN;
     } else if (f.l4 || !needsL4) {
-      v = this.evaluateWhole(f, dir, now);
+      v = this.evaluateWhole(f, dir, now, track);
     } else {
       // a first fragment cut before its ports (RFC 1858's tiny fragment) is no better known than a later one
       v = this.evaluatePortless(f, dir);
