@@ -1,9 +1,12 @@
 // dataplane/local-ports.ts: the switch's ports as the virtualization layer sees them (virtualization/api.ts
-// LocalPorts): the external port, the VM port owning a MAC in a virtual subnet, local flooding inside a VSID.
+// LocalPorts): the external port, the VM port owning a MAC in a virtual subnet, local flooding inside a VSID, the
+// sending port's ACL verdict on a frame the layer answers itself.
 
 import type { LocalPorts } from '../virtualization/api.js';
+import type { DropReason } from './drop.js';
 import type { FrameMeta } from './frame.js';
 import { learningDomain, macHi, macLo, type MacTable } from './mac-table.js';
+import { sourceAclVerdict } from './port-policy.js';
 import type { PortTable } from './port-table.js';
 import { NO_PORT, type Millis, type PortId } from './types.js';
 
@@ -49,5 +52,9 @@ export class SwitchLocalPorts implements LocalPorts {
       if (p.id === m.inPort || !p.up || p.external || p.vsid !== m.vsid) continue;
       m.dest.add(p.id);
     }
+  }
+
+  sourceAcl(slab: Uint8Array, m: FrameMeta): DropReason | null {
+    return sourceAclVerdict(slab, m, this.ports, this.now);
   }
 }

@@ -3,7 +3,7 @@
 // every VSID: the virtualization layer below them encapsulates) and the port ACLs of src/policy (out-direction
 // rules of the input port drop the frame; in-direction rules of a destination exclude that destination).
 
-import type { Batch } from './frame.js';
+import type { Batch, FrameMeta } from './frame.js';
 import type { PortTable } from './port-table.js';
 import type { DropReason } from './drop.js';
 import type { Millis } from './types.js';
@@ -14,6 +14,8 @@ import {
 
 /** The L3/L4 fields of the frame being checked, parsed once per frame for every ACL it meets. */
 const aclFlow = new Flow();
+/** The same for sourceAclVerdict, called from forwarding (between two frames' uses of aclFlow, never inside). */
+const probeFlow = new Flow();
 
 /**
  * For frames [lo, hi) not dropped and not trusted: drop a frame its input port's out-direction ACLs deny; exclude
@@ -69,18 +71,33 @@ export function applyPortPolicy(b: Batch, lo: number, hi: number, ports: PortTab
 // ---- port ACLs (src/policy): out = frames from the VM (its input port), in = frames to the VM (each destination)
 
 function aclOut(b: Batch, i: number, ports: PortTable, now: Millis): DropReason | null {
-  const p = ports.get(b.meta[i]!.inPort);
-  return p === undefined || p.acl === null ? null : aclVerdict(b, i, p.acl, DIR_OUT, now);
+  const m = b.meta[i]!;
+  const p = ports.get(m.inPort);
+  return p === undefined || p.acl === null ? null : aclVerdict(b.slab, m, p.acl, DIR_OUT, now, aclFlow, true);
 }
 
 function aclIn(b: Batch, i: number, acl: PortAcl, now: Millis): DropReason | null {
-  return aclVerdict(b, i, acl, DIR_IN, now);
+  return aclVerdict(b.slab, b.meta[i]!, acl, DIR_IN, now, aclFlow, true);
 }
 
-/** The ACLs' verdict on frame i in direction dir: null = allowed, else the drop reason. */
-function aclVerdict(b: Batch, i: number, acl: PortAcl, dir: number, now: Millis): DropReason | null {
-  aclFlow.parse(b.slab, b.meta[i]!);
-  const v = acl.evaluate(aclFlow, dir, now);
+/**
+ * The verdict of frame m's input port's out-direction ACLs (null = allowed, else the drop reason), exactly as
+ * applyPortPolicy would give it, for a frame the switch answers in place instead of forwarding (ICMP errors of
+ * the virtualization layer): rule hits count, but no connection is recorded for a packet that never leaves
+ * (PortAcl.evaluate track = false). Trusted frames bypass ACLs, as in applyPortPolicy. Slow path.
+ */
+export function sourceAclVerdict(slab: Uint8Array, m: FrameMeta, ports: PortTable, now: Millis): DropReason | null {
+  if (m.trusted) return null;
+  const p = ports.get(m.inPort);
+  if (p === undefined || p.acl === null) return null;
+  probeFlow.invalidate();
+  return aclVerdict(slab, m, p.acl, DIR_OUT, now, probeFlow, false);
+}
+
+/** The ACLs' verdict on frame m in direction dir: null = allowed, else the drop reason. */
+function aclVerdict(slab: Uint8Array, m: FrameMeta, acl: PortAcl, dir: number, now: Millis, f: Flow, track: boolean): DropReason | null {
+  f.parse(slab, m);
+  const v = acl.evaluate(f, dir, now, track);
   if (v === VERDICT_ALLOW) return null;
   if (v === VERDICT_ACL_DENY) return 'acl-deny';
   if (v === VERDICT_EXTENDED_DENY) return 'extended-acl-deny';

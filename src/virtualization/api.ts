@@ -20,6 +20,13 @@ export interface LocalPorts {
   find(vsid: number, mac: number): PortId;
   /** Add every up local port of m.vsid except m.inPort (never the external port) to m.dest. */
   floodLocal(m: FrameMeta): void;
+  /**
+   * The verdict of the sending port's ACLs (m.inPort's out-direction port ACLs and extended ACLs) on frame m as
+   * its bytes and m.srcMac/m.dstMac stand: null = allowed (or no ACL, or m.trusted), else the drop reason port
+   * policy would give. Counted in the rules' hits; records no connection (the frame will not leave). Called only
+   * before the layer answers or drops a frame on its own account (ICMP errors), never per forwarded frame.
+   */
+  sourceAcl(slab: Uint8Array, m: FrameMeta): DropReason | null;
 }
 
 /** Services the Switch gives its layer (control path and slow path only: ARP, announcements). */
@@ -59,9 +66,12 @@ export interface VirtualizationLayer {
    * Built-in forwarding of frame i with m.vsid !== 0 (the switch has learned its source MAC already). Sets
    * m.dest (local VM port, local flood inside the VSID, or the external port for a remote lookup record), or
    * m.drop, or turns the frame into a reply to its sender in place (ARP reply from the policy table, ICMP
-   * "fragmentation needed" when the frame would exceed the tenant MTU after encapsulation; then m.trusted = true,
-   * m.dest.only(m.inPort), and the original's drop is counted through host.countDrop). Routed frames (dst MAC =
-   * router MAC) get TTL - 1, source MAC = router MAC, destination MAC and m.vsid of the destination record.
+   * "fragmentation needed" / "packet too big" when the frame would exceed the tenant MTU after encapsulation, ICMP
+   * time exceeded from the router; then m.trusted = true, m.dest.only(m.inPort), and the original's drop is
+   * counted through host.countDrop). Before an ICMP error (or a drop for the tenant MTU or TTL) the sender's ACLs
+   * judge the original through ports.sourceAcl, as port policy would judge it forwarded: a denied frame is dropped
+   * with the ACL's reason and gets no answer. Routed frames (dst MAC = router MAC) get TTL - 1, source MAC =
+   * router MAC, destination MAC and m.vsid of the destination record.
    * Never floods to the external port; never crosses routing domains.
    */
   forward(b: Batch, i: number, ports: LocalPorts, now: Millis): void;

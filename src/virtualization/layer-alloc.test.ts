@@ -39,6 +39,9 @@ class OnePort implements LocalPorts {
   floodLocal(m: FrameMeta): void {
     if (m.vsid === this.vsid && m.inPort !== this.port) m.dest.add(this.port);
   }
+  sourceAcl(): null {
+    return null;
+  }
 }
 
 class Uplink implements VirtualizationHost {

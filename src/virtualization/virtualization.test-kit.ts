@@ -147,6 +147,13 @@ export class TestPorts implements LocalPorts {
   floodLocal(m: FrameMeta): void {
     for (const p of this.members.get(m.vsid) ?? []) if (p !== m.inPort) m.dest.add(p);
   }
+  /** What sourceAcl answers, and the frames it was asked about (source / destination MAC as it saw them). */
+  aclVerdict: DropReason | null = null;
+  readonly aclAsked: { srcMac: number; dstMac: number }[] = [];
+  sourceAcl(_slab: Uint8Array, m: FrameMeta): DropReason | null {
+    this.aclAsked.push({ srcMac: m.srcMac, dstMac: m.dstMac });
+    return this.aclVerdict;
+  }
 }
 
 export class TestHost implements VirtualizationHost {
