@@ -300,6 +300,65 @@ describe('layer: tenant MTU', () => {
   });
 });
 
+describe('layer: the sender\'s ACLs judge a frame before the layer answers it', () => {
+  it('denied: an oversized DF frame is dropped with the ACL\'s reason, not answered, nothing counted by the layer', () => {
+    const r = rig('host-a');
+    r.ports.aclVerdict = 'acl-deny';
+    const m = fwd(r, udp({ src: MAC5, dst: MAC6, sip: '10.0.0.5', dip: '10.0.0.6', payload: 1460 }), 1, 5001);
+    assert.equal(m.drop, 'acl-deny');
+    assert.equal(m.trusted, false);
+    assert.equal(readU16(bytesOf(r.b, m), 12), 0x0800);
+    assert.equal(bytesOf(r.b, m)[14 + 9], 17, 'the frame is still the original UDP packet');
+    assert.deepEqual(r.host.drops, [], 'no tenant-mtu-exceeded');
+    assert.equal(r.v.counters.fragNeeded, 0);
+    assert.deepEqual(r.ports.aclAsked, [{ srcMac: MAC5, dstMac: MAC6 }], 'judged as sent (a bridged frame keeps its MACs)');
+  });
+
+  it('allowed: answered as before; a frame that fits is never shown to sourceAcl (port policy judges it)', () => {
+    const r = rig('host-a');
+    const ok = fwd(r, udp({ src: MAC5, dst: MAC6, sip: '10.0.0.5', dip: '10.0.0.6', payload: 100 }), 1, 5001);
+    assert.deepEqual(dests(ok), [EXT]);
+    assert.equal(r.ports.aclAsked.length, 0);
+    const big = fwd(r, udp({ src: MAC5, dst: MAC6, sip: '10.0.0.5', dip: '10.0.0.6', payload: 1460 }), 1, 5001);
+    assert.deepEqual(dests(big), [1]);
+    assert.equal(bytesOf(r.b, big)[34], 3);
+    assert.equal(r.ports.aclAsked.length, 1);
+  });
+
+  it('denied without DF: the ACL\'s reason, not tenant-mtu-exceeded', () => {
+    const r = rig('host-a');
+    r.ports.aclVerdict = 'extended-acl-deny';
+    const m = fwd(r, udp({ src: MAC5, dst: MAC6, sip: '10.0.0.5', dip: '10.0.0.6', payload: 1460, df: false }), 1, 5001);
+    assert.equal(m.drop, 'extended-acl-deny');
+  });
+
+  it('routed (oversized, TTL 1): judged with the MACs the routed frame would carry; denied = no ICMP, TTL untouched', () => {
+    const r = rig('host-a');
+    r.ports.aclVerdict = 'acl-deny';
+    const big = fwd(r, udp({ src: MAC5, dst: ROUTER_MAC, sip: '10.0.0.5', dip: '10.0.1.7', payload: 1460 }), 1, 5001);
+    assert.equal(big.drop, 'acl-deny');
+    const ttl = fwd(r, udp({ src: MAC5, dst: ROUTER_MAC, sip: '10.0.0.5', dip: '10.0.1.8', ttl: 1 }), 1, 5001);
+    assert.equal(ttl.drop, 'acl-deny');
+    const out = bytesOf(r.b, ttl);
+    assert.equal(out[14 + 8], 1, 'TTL as sent');
+    assert.equal(readMac(out, 0), ROUTER_MAC, 'the frame keeps the sender\'s MACs');
+    assert.equal(ttl.srcMac, MAC5);
+    assert.equal(ttl.dstMac, ROUTER_MAC);
+    assert.deepEqual(r.ports.aclAsked, [
+      { srcMac: ROUTER_MAC, dstMac: MAC7 },
+      { srcMac: ROUTER_MAC, dstMac: MAC8 },
+    ]);
+    assert.equal(r.v.counters.timeExceeded, 0);
+    assert.equal(r.v.counters.fragNeeded, 0);
+    assert.deepEqual(r.host.drops, []);
+    r.ports.aclVerdict = null;
+    const again = fwd(r, udp({ src: MAC5, dst: ROUTER_MAC, sip: '10.0.0.5', dip: '10.0.1.8', ttl: 1 }), 1, 5001);
+    assert.deepEqual(dests(again), [1]);
+    assert.equal(bytesOf(r.b, again)[34], 11, 'time exceeded');
+    assert.deepEqual(r.host.drops, [{ port: 1, reason: 'ttl-exceeded' }]);
+  });
+});
+
 describe('layer: underlay (NVGRE, VXLAN, IP rewrite)', () => {
   it('policy asks ARP for remote next hops; encapsulate waits (pa-unresolved, one request per retry) until resolved', () => {
     const a = rig('host-a');
