@@ -1,10 +1,16 @@
 // test/e2e/nv-mtu.test.ts: encapsulation overhead on a 1500-byte underlay: the largest DF packet that fits
 // (1458 with NVGRE, 1450 with VXLAN) passes, one byte more gets ICMP "fragmentation needed" with the tenant MTU,
 // counted as tenant-mtu-exceeded; TCP still flows (path MTU discovery); the underlay never carries a fragment.
+// An out ACL on the sending VM's port that denies the peer: the oversized packet is judged by it first, so no
+// "fragmentation needed" comes back for a destination the VM may not reach, and the drop is the ACL's.
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { MultiHost, type NvVm } from '../helpers/hosts.js';
 import { dropCount, type Counters } from '../helpers/xswitchd.js';
+
+interface AclView {
+  acls: { index: number; frames: number }[];
+}
 
 const VSID = 5001;
 const UNDERLAY_MTU = 1500;
@@ -111,6 +117,47 @@ describe('tenant MTU on a 1500-byte underlay', { timeout: 300_000 }, () => {
     await under.stop();
     assert.equal(await under.count('ip.flags.mf == 1 || ip.frag_offset > 0'), 0, 'an outer fragment crossed the underlay');
     console.log(`# VXLAN: -s ${fit} 3/3, -s ${fit + 1} mtu ${fragNeededMtu(out)}; ${full} full-size VXLAN packets, 0 fragments`);
+    assert.ok(mh.allRunning(), mh.logs());
+  });
+
+  it('an out ACL on the VM port denying the peer: -M do -s 1423 gets no "Frag needed", dropped acl-deny, the rule counts it', async () => {
+    // the rules are VXLAN from the test above: tenant MTU 1450
+    const fit = UNDERLAY_MTU - 50 - PING_HDR;
+    const d1 = mh.host('h1').d;
+    mh.portOptions.set(a.name, { acls: [{ direction: 'out', action: 'deny', remote: `${b.ca}/32` }] });
+    await mh.applyAll();
+    // a's kernel cached MTU 1450 for b above and would refuse the ping itself: forget it (the capture below checks
+    // that the requests did leave the VM)
+    await mh.topo.exec(a.ns, ['ip', 'route', 'flush', 'cache']);
+    const vmCap = await mh.capture(a.ns, a.tap, { seconds: 30, name: 'red1-acl', bpf: 'icmp' });
+    const before = await mh.counters('h1');
+    const big = await mh.ping(a, b.ca, { count: 3, interval: 0.2, extra: ['-M', 'do', '-s', String(fit + 1)] });
+    const out = big.raw.stdout + big.raw.stderr;
+    // at least the first request leaves (had an error come back, the kernel would refuse the others itself)
+    const requests = await vmCap.waitCount(`icmp.type == 8 && ip.len == ${fit + 1 + PING_HDR}`, 1);
+    await vmCap.stop();
+    const errors = await vmCap.count('icmp.type == 3');
+    const after = await mh.counters('h1');
+    const acl = await d1.json<AclView>(['acl', 'sw0', a.name]);
+    const denied = dropCount(after.ports[a.name], 'acl-deny') - dropCount(before.ports[a.name], 'acl-deny');
+    const mtu = mtuDrops(after) - mtuDrops(before);
+    console.log(`# denied: -s ${fit + 1}: ${big.received}/3, ${requests} requests left the VM, ${errors} ICMP errors back; ` +
+      `acl-deny +${denied}, tenant-mtu-exceeded +${mtu}, rule hits ${acl.acls[0]?.frames}`);
+    assert.equal(big.received, 0, out);
+    assert.equal(fragNeededMtu(out), null, `a "fragmentation needed" came back for a denied destination: ${out}`);
+    assert.equal(errors, 0, 'an ICMP error reached the VM');
+    assert.ok(denied >= 3, `acl-deny not counted: ${JSON.stringify(after.ports[a.name])}`);
+    assert.equal(mtu, 0, 'counted as tenant-mtu-exceeded');
+    assert.ok((acl.acls[0]?.frames ?? 0) >= 3, `rule hits: ${JSON.stringify(acl)}`);
+
+    // control: without the rule the same ping gets "fragmentation needed" again
+    mh.portOptions.delete(a.name);
+    await mh.applyAll();
+    await mh.topo.exec(a.ns, ['ip', 'route', 'flush', 'cache']);
+    assert.ok(await mh.pingUntilReply(a, b.ca, 15_000), `no path after the rule went\n${mh.logs()}`);
+    const again = await mh.ping(a, b.ca, { count: 3, interval: 0.2, extra: ['-M', 'do', '-s', String(fit + 1)] });
+    const out2 = again.raw.stdout + again.raw.stderr;
+    assert.equal(fragNeededMtu(out2), UNDERLAY_MTU - 50, `control without the rule: ${out2}`);
     assert.ok(mh.allRunning(), mh.logs());
   });
 });

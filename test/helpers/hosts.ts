@@ -13,6 +13,7 @@
 //   await mh.tryApplyAll()           same documents, returns every host's XsctlResult without throwing or plugging
 //   mh.docFor(host) / mh.network()   the document / the shared `network:` section the helper would apply
 //   mh.uplinkOptions.set('h1', {tunnelOffload: true})   extra uplink keys in that host's document
+//   mh.portOptions.set('red1', {acls: [...]})            extra port keys of that VM's port
 //   mh.extra                         extra network entries tests add: records, providerAddresses, providerRoutes,
 //                                    remotes, customerRoutes, routerMac (for peers that run no xswitch)
 //   await mh.setRecord(ca, vsid, {pa?, rule?, mac?, vm?})   `xsctl record set` on EVERY host (live change); the
@@ -217,6 +218,8 @@ export class MultiHost {
   readonly extra: NetworkExtras = { records: [], providerAddresses: [], providerRoutes: [], remotes: [], customerRoutes: [], routerMac: null };
   /** Extra `uplink:` keys per host name (e.g. { tunnelOffload: true }), merged into docFor's uplink. */
   readonly uplinkOptions = new Map<string, Record<string, unknown>>();
+  /** Extra port keys per VM name (e.g. { acls: [...] }), merged into that VM's port in docFor. */
+  readonly portOptions = new Map<string, Record<string, unknown>>();
   private readonly ownsTopo: boolean;
   private tapCounter = 0;
   private attachCounter = 0;
@@ -364,7 +367,7 @@ export class MultiHost {
       switches: [{
         name: NV_SWITCH,
         uplink: { interface: UPLINK_IF, ...(this.uplinkOptions.get(h.name) ?? {}) },
-        ports: h.vms.map((vm) => ({ name: vm.name, interface: { tap: vm.tap }, mac: vm.mac, vsid: vm.vsid })),
+        ports: h.vms.map((vm) => ({ name: vm.name, interface: { tap: vm.tap }, mac: vm.mac, vsid: vm.vsid, ...(this.portOptions.get(vm.name) ?? {}) })),
       }],
     };
     if (opts.network !== false) doc['network'] = this.network();
