@@ -2,6 +2,8 @@
 // It enforces the VSID rule (a destination in another virtual subnet is excluded; external ports carry
 // every VSID: the virtualization layer below them encapsulates) and the port ACLs of src/policy (out-direction
 // rules of the input port drop the frame; in-direction rules of a destination exclude that destination).
+// sourceAclVerdict gives the input port's out-direction verdict alone, for a frame the virtualization layer answers
+// in place (ICMP errors) instead of forwarding: the sender's ACLs judge the original before any answer.
 
 import type { Batch, FrameMeta } from './frame.js';
 import type { PortTable } from './port-table.js';
