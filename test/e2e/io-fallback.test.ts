@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { Topology } from '../helpers/netns.js';
 import { iperf3, ping, pingUntilReply, PYTHON, pyScript } from '../helpers/peers.js';
-import { makeTapVms, plugTapVms, type TapVm, tapPortDoc, Xswitchd } from '../helpers/xswitchd.js';
+import { startTapSwitch, type TapVm, type Xswitchd } from '../helpers/xswitchd.js';
 
 /** The tapIo field of the daemon's "xswitchd started" log line. */
 function startLineIo(d: Xswitchd): string | null {
@@ -21,11 +21,7 @@ describe('xswitchd without io_uring', { timeout: 180_000 }, () => {
   let vms: TapVm[];
   before(async () => {
     t = Topology.create();
-    const h1 = await t.addNs('h1');
-    d = await Xswitchd.start(t, h1, { wrap: [PYTHON, pyScript('no-io-uring.py')] });
-    vms = await makeTapVms(t, 2);
-    await d.applyOk({ host: 'h1', switches: [{ name: 'sw0', ports: vms.map((vm) => tapPortDoc(vm)) }] });
-    await plugTapVms(d, vms);
+    ({ d, vms } = await startTapSwitch(t, 2, { wrap: [PYTHON, pyScript('no-io-uring.py')] }));
   });
   after(async () => {
     await t?.cleanup();

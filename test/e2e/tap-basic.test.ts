@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { Topology } from '../helpers/netns.js';
 import { iperf3, ping, pingUntilReply } from '../helpers/peers.js';
-import { type Counters, makeTapVms, plugTapVms, type TapVm, tapPortDoc, Xswitchd } from '../helpers/xswitchd.js';
+import { type Counters, startTapSwitch, type TapVm, type Xswitchd } from '../helpers/xswitchd.js';
 
 /** 14 Ethernet + 20 IPv4 + 8 ICMP + 56 data: an untagged default ping on a TAP (no padding, no vnet header). */
 const PING_FRAME = 98;
@@ -19,11 +19,7 @@ describe('xswitchd with three TAP VMs', { timeout: 240_000 }, () => {
   let vms: TapVm[];
   before(async () => {
     t = Topology.create();
-    const h1 = await t.addNs('h1');
-    d = await Xswitchd.start(t, h1);
-    vms = await makeTapVms(t, 3);
-    await d.applyOk({ host: 'h1', switches: [{ name: 'sw0', ports: vms.map((vm) => tapPortDoc(vm)) }] });
-    await plugTapVms(d, vms);
+    ({ d, vms } = await startTapSwitch(t, 3));
   });
   after(async () => {
     await t?.cleanup();

@@ -281,3 +281,16 @@ export function tapPortDoc(vm: TapVm, extra: Record<string, unknown> = {}): Reco
 export async function plugTapVms(d: Xswitchd, vms: readonly TapVm[]): Promise<void> {
   for (const vm of vms) await d.plugTap(vm.tap, vm.ns, { mac: vm.mac, cidr: vm.cidr });
 }
+
+/**
+ * The common start of a TAP test: xswitchd in namespace h1 (opts as Xswitchd.start), `count` VM namespaces, one
+ * switch sw0 with a TAP port per VM (tapPortDoc), every TAP plugged into its VM.
+ */
+export async function startTapSwitch(topo: Topology, count: number, opts: XswitchdOptions = {}): Promise<{ d: Xswitchd; vms: TapVm[] }> {
+  const h1 = await topo.addNs('h1');
+  const d = await Xswitchd.start(topo, h1, opts);
+  const vms = await makeTapVms(topo, count);
+  await d.applyOk({ host: 'h1', switches: [{ name: 'sw0', ports: vms.map((vm) => tapPortDoc(vm)) }] });
+  await plugTapVms(d, vms);
+  return { d, vms };
+}
