@@ -108,6 +108,12 @@ export class FrameMeta {
   /** Parsed once at ingress: 48-bit MACs as numbers, EtherType after any tag, offset of the L3 header. */
   dstMac = 0;
   srcMac = 0;
+  /**
+   * The MACs as the sender sent them, when the distributed router rewrote dstMac/srcMac (virtualization layer);
+   * -1 when not routed. The sending port's out-direction ACLs judge the frame as it left the VM.
+   */
+  sentDstMac = -1;
+  sentSrcMac = -1;
   etherType = 0;
   l3Off = 0;
   /** Originated by an extension (not received on a port); cloned from another frame. */
@@ -149,6 +155,8 @@ export class FrameMeta {
     this.vsid = 0;
     this.dstMac = 0;
     this.srcMac = 0;
+    this.sentDstMac = -1;
+    this.sentSrcMac = -1;
     this.etherType = 0;
     this.l3Off = 0;
     this.originated = false;

@@ -76,22 +76,25 @@ describe('switch-originated ICMP errors and a VM port with stateful extended ACL
 
 // ---- the sender's ACLs judge the original before the switch answers it -----------------------------------------
 
-/** Host A with the VM port vm (red vm5, 10.0.0.5, VSID 5001) configured with `cfg`, and vm8 (10.0.1.8, 5002). */
-function sender(cfg: Partial<PortConfig>) {
+/** Host A with the VM port vm (red vm5, 10.0.0.5, VSID 5001) configured with `cfg`, and vm8 (10.0.1.8, 5002) with
+ * `cfg8`. */
+function sender(cfg: Partial<PortConfig>, cfg8: Partial<PortConfig> = {}) {
   const clock = new ManualClock(1_000_000);
   const sw = new Switch({ name: 'sw0', clock, log: new RecordingLogger() });
   sw.addPort(memoryPort('uplink', { maxFrameBytes: 2048 }), portCfg('uplink', { kind: 'external' }));
   const vm = memoryPort('vm', { maxFrameBytes: 2048 });
   sw.addPort(vm, portCfg('vm', { vsid: vsidOf('red', 1), mac: MAC5, ...cfg }));
   const vm8 = memoryPort('vm8', { maxFrameBytes: 2048 });
-  sw.addPort(vm8, portCfg('vm8', { vsid: vsidOf('red', 2), mac: MAC8 }));
+  sw.addPort(vm8, portCfg('vm8', { vsid: vsidOf('red', 2), mac: MAC8, ...cfg8 }));
   sw.setVirtualization(hostInput('host-a', spec({ ipv6: true })));
   sw.poll();
   vm.takeSent(); // announcements of the new policy
+  vm8.takeSent();
   const id = sw.portId('vm')!;
   return {
     sw,
     clock,
+    vm8,
     /** Frames the VM got back for frame f. */
     send(f: Uint8Array): Uint8Array[] {
       vm.inject(f);
@@ -238,3 +241,40 @@ describe('the sending VM\'s port ACLs judge a packet before the switch answers i
     assert.deepEqual(left, ['10.0.0.5 4001'], 'the connection the oversized packet belonged to was not refreshed by it');
   });
 });
+
+// ---- MAC rules and the distributed router ---------------------------------------------------------------------
+
+describe('port ACL MAC rules on routed frames: out as the frame left the VM, in as it reaches the VM', () => {
+  const ROUTER_TEXT = '02:58:53:00:00:01';
+  it("an out rule on the VM's own MAC (local) or on the gateway's (remote) stops its routed traffic too", () => {
+    for (const rule of [{ local: '02:00:00:00:00:05' }, { remote: ROUTER_TEXT }]) {
+      const h = sender({ acls: [{ direction: 'out', action: 'deny', ...rule }] });
+      h.send(v4(ROUTED_LOCAL));
+      assert.equal(h.vm8.takeSent().length, 0, `routed to vm8 despite deny out ${JSON.stringify(rule)}`);
+      assert.equal(h.drop('acl-deny'), 1);
+      assert.equal(h.acl().acls[0]!.frames, 1, 'the rule counted it');
+    }
+    // a remote rule on the destination VM's MAC is not what the VM sent to: its routed frames pass
+    const h = sender({ acls: [{ direction: 'out', action: 'deny', remote: '02:00:00:00:00:08' }] });
+    h.send(v4(ROUTED_LOCAL));
+    const got = h.vm8.takeSent();
+    assert.equal(got.length, 1, 'routed to vm8');
+    assert.equal(readMacAt(got[0]!, 6), ROUTER_MAC, 'from the router MAC');
+    assert.equal(h.drop('acl-deny'), 0);
+  });
+
+  it("an in rule at the destination sees the routed frame as delivered (from the router MAC)", () => {
+    const h = sender({}, { acls: [{ direction: 'in', action: 'deny', remote: ROUTER_TEXT }] });
+    h.send(v4(ROUTED_LOCAL));
+    assert.equal(h.vm8.takeSent().length, 0, 'excluded at vm8 by its in rule on the router MAC');
+    const h2 = sender({}, { acls: [{ direction: 'in', action: 'deny', remote: '02:00:00:00:00:05' }] });
+    h2.send(v4(ROUTED_LOCAL));
+    assert.equal(h2.vm8.takeSent().length, 1, "the sender's MAC is not what vm8 receives from");
+  });
+});
+
+function readMacAt(f: Uint8Array, o: number): number {
+  let v = 0;
+  for (let k = 0; k < 6; k++) v = v * 256 + f[o + k]!;
+  return v;
+}

@@ -101,7 +101,11 @@ function sideWords(a: RuleAddress | null, value: Uint32Array, mask: Uint32Array,
   mask[K_FAMILY] = 0xffffffff;
 }
 
-/** Fill an ACL key for flow f seen from the port in direction dir (0 = in, 1 = out); MAC words only if `macs`. */
+/**
+ * Fill an ACL key for flow f seen from the port in direction dir (0 = in, 1 = out); MAC words only if `macs`. Out:
+ * the MACs as the frame left the VM (a routed frame's source is still the VM, its destination the gateway); in: as
+ * the frame reaches the VM.
+ */
 export function aclKey(f: Flow, dir: number, key: Uint32Array, macs = true): void {
   const l = dir === 1 ? f.src : f.dst;
   const r = dir === 1 ? f.dst : f.src;
@@ -115,8 +119,8 @@ export function aclKey(f: Flow, dir: number, key: Uint32Array, macs = true): voi
   key[K_RIP + 2] = r[2]!;
   key[K_RIP + 3] = r[3]!;
   if (!macs) return;
-  const lm = dir === 1 ? f.srcMac : f.dstMac;
-  const rm = dir === 1 ? f.dstMac : f.srcMac;
+  const lm = dir === 1 ? f.sentSrcMac : f.dstMac;
+  const rm = dir === 1 ? f.sentDstMac : f.srcMac;
   key[K_LMAC] = Math.floor(lm / 0x1_0000_0000);
   key[K_LMAC + 1] = lm >>> 0;
   key[K_RMAC] = Math.floor(rm / 0x1_0000_0000);

@@ -71,6 +71,9 @@ export class Flow {
   qDport = 0;
   srcMac = 0;
   dstMac = 0;
+  /** The MACs as the frame left its sender (before the distributed router rewrote them): out-direction ACLs. */
+  sentSrcMac = 0;
+  sentDstMac = 0;
   /** Bytes of the frame (hit counters). */
   len = 0;
   /** Parsed for the current frame (set by parse, cleared by invalidate). */
@@ -86,6 +89,8 @@ export class Flow {
     this.valid = true;
     this.srcMac = m.srcMac;
     this.dstMac = m.dstMac;
+    this.sentSrcMac = m.sentSrcMac >= 0 ? m.sentSrcMac : m.srcMac;
+    this.sentDstMac = m.sentDstMac >= 0 ? m.sentDstMac : m.dstMac;
     this.len = m.len;
     this.family = 0;
     this.proto = 0;

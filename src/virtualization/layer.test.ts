@@ -332,7 +332,7 @@ describe('layer: the sender\'s ACLs judge a frame before the layer answers it', 
     assert.equal(m.drop, 'extended-acl-deny');
   });
 
-  it('routed (oversized, TTL 1): judged with the MACs the routed frame would carry; denied = no ICMP, TTL untouched', () => {
+  it('routed (oversized, TTL 1): judged as it left the VM (its own MACs, not the rewritten ones); denied = no ICMP, TTL untouched', () => {
     const r = rig('host-a');
     r.ports.aclVerdict = 'acl-deny';
     const big = fwd(r, udp({ src: MAC5, dst: ROUTER_MAC, sip: '10.0.0.5', dip: '10.0.1.7', payload: 1460 }), 1, 5001);
@@ -345,8 +345,8 @@ describe('layer: the sender\'s ACLs judge a frame before the layer answers it', 
     assert.equal(ttl.srcMac, MAC5);
     assert.equal(ttl.dstMac, ROUTER_MAC);
     assert.deepEqual(r.ports.aclAsked, [
-      { srcMac: ROUTER_MAC, dstMac: MAC7 },
-      { srcMac: ROUTER_MAC, dstMac: MAC8 },
+      { srcMac: MAC5, dstMac: ROUTER_MAC },
+      { srcMac: MAC5, dstMac: ROUTER_MAC },
     ]);
     assert.equal(r.v.counters.timeExceeded, 0);
     assert.equal(r.v.counters.fragNeeded, 0);

@@ -388,7 +388,7 @@ export class Virtualization implements VirtualizationLayer {
       return;
     }
     if (!rec.local) {
-      if (this.stuck(m, ports) || !this.fitsMtu(t, u8, m, rec, s, ports, false)) return;
+      if (this.stuck(m, ports) || !this.fitsMtu(t, u8, m, rec, s, ports)) return;
       m.dest.only(ports.external);
       return;
     }
@@ -521,13 +521,13 @@ export class Virtualization implements VirtualizationLayer {
     if (!rec.local && this.stuck(m, ports)) return;
     const ttl = u8[l3 + 8]!;
     if (ttl <= 1) {
-      if (this.aclDenied(t, u8, m, rec, ports)) return;
+      if (this.aclDenied(u8, m, ports)) return;
       const from = s.gateway !== -1 ? s.gateway : dstHi * KEY_SPLIT + dstLo;
       this.expired(u8, m, m.inPort !== NO_PORT && timeExceededInPlace(u8, m, from, t.routerMac));
       return;
     }
     // checked before the MACs change: an ICMP error goes back to the original sender
-    if (!rec.local && !this.fitsMtu(t, u8, m, rec, s, ports, true)) return;
+    if (!rec.local && !this.fitsMtu(t, u8, m, rec, s, ports)) return;
     const oldWord = (ttl << 8) | u8[l3 + 9]!;
     u8[l3 + 8] = ttl - 1;
     writeU16(u8, l3 + 10, checksumUpdate16(readU16(u8, l3 + 10), oldWord, oldWord - 0x100));
@@ -554,12 +554,12 @@ export class Virtualization implements VirtualizationLayer {
     if (!rec.local && this.stuck(m, ports)) return;
     const hops = u8[l3 + 7]!;
     if (hops <= 1) {
-      if (this.aclDenied(t, u8, m, rec, ports)) return;
+      if (this.aclDenied(u8, m, ports)) return;
       const answered = m.inPort !== NO_PORT && hopLimitExceededInPlace(u8, m, s.gateway6, 0, t.routerMacHi, t.routerMacLo);
       this.expired(u8, m, answered);
       return;
     }
-    if (!rec.local && !this.fitsMtu(t, u8, m, rec, s, ports, true)) return;
+    if (!rec.local && !this.fitsMtu(t, u8, m, rec, s, ports)) return;
     u8[l3 + 7] = hops - 1; // no header checksum in IPv6
     this.routedTo(t, u8, m, rec, ports);
   }
@@ -608,6 +608,8 @@ export class Virtualization implements VirtualizationLayer {
     u8[o + 9] = t.routerMacLo >>> 16;
     u8[o + 10] = (t.routerMacLo >>> 8) & 0xff;
     u8[o + 11] = t.routerMacLo & 0xff;
+    m.sentDstMac = m.dstMac;
+    m.sentSrcMac = m.srcMac;
     m.dstMac = rec.mac;
     m.srcMac = t.routerMac;
     m.vsid = rec.vsid;
@@ -622,9 +624,9 @@ export class Virtualization implements VirtualizationLayer {
   }
 
   /**
-   * Does frame m fit the tenant MTU of record rec's rule? If not, the sender's ACLs judge it first (aclDenied;
-   * `routed`: as routedTo would send it); allowed, it becomes ICMP fragmentation needed back to its sender (IPv4
-   * with DF) or is dropped 'tenant-mtu-exceeded'; returns false then.
+   * Does frame m fit the tenant MTU of record rec's rule? If not, the sender's ACLs judge it first (aclDenied);
+   * allowed, it becomes ICMP fragmentation needed back to its sender (IPv4 with DF) or is dropped
+   * 'tenant-mtu-exceeded'; returns false then.
    */
   private fitsMtu(
     t: PolicyTable,
@@ -633,7 +635,6 @@ export class Virtualization implements VirtualizationLayer {
     rec: LookupEntry,
     s: SubnetEntry,
     ports: LocalPorts,
-    routed: boolean,
   ): boolean {
     const mtu = rec.mtu;
     const gso = m.gsoType !== GSO_NONE;
@@ -641,7 +642,7 @@ export class Virtualization implements VirtualizationLayer {
       const l3 = m.off + m.l3Off;
       const ipLen = gso ? m.hdrLen - m.l3Off + m.gsoSize : readU16(u8, l3 + 2);
       if (ipLen <= mtu) return true;
-      if (this.aclDenied(t, u8, m, routed ? rec : null, ports)) return false;
+      if (this.aclDenied(u8, m, ports)) return false;
       const from = s.gateway !== -1 ? s.gateway : readU32(u8, l3 + 16);
       if (m.inPort !== NO_PORT && (u8[l3 + 6]! & 0x40) !== 0 && fragNeededInPlace(u8, m, mtu, from, t.routerMac)) {
         this.replied(u8, m, 'tenant-mtu-exceeded');
@@ -653,7 +654,7 @@ export class Virtualization implements VirtualizationLayer {
     }
     const l3Len = gso ? m.hdrLen - m.l3Off + m.gsoSize : m.len - m.l3Off;
     if (l3Len <= mtu) return true;
-    if (this.aclDenied(t, u8, m, routed ? rec : null, ports)) return false;
+    if (this.aclDenied(u8, m, ports)) return false;
     // IPv6 is never fragmented on the way: packet too big, from the subnet's IPv6 gateway or the destination
     if (
       m.etherType === ETHERTYPE_IPV6 &&
@@ -670,25 +671,15 @@ export class Virtualization implements VirtualizationLayer {
 
   /**
    * Frame m will not be forwarded (over the tenant MTU, TTL expired): before the switch answers it (or drops it for
-   * that), the sending port's ACLs judge it as port policy would judge it forwarded, so the switch never answers
-   * for a destination the sender may not reach. A routed frame (rec not null) is judged with the MACs routedTo
-   * would give it (the frame's bytes keep the sender's; only MACs of the metadata are read). Denied: m.drop = the
-   * ACL's reason (counted by the switch), true. The reply, if any, is the switch's own frame (trusted, as an ARP
-   * answer): the VM's inbound ACLs do not judge it, as for any frame the switch originates (DESIGN §1).
+   * that), the sending port's ACLs judge it as port policy judges every frame's out direction, on the frame as it
+   * left the VM (a routed frame is judged before its MACs are rewritten, as port policy would see it through
+   * FrameMeta.sentSrcMac/sentDstMac), so the switch never answers for a destination the sender may not reach.
+   * Denied: m.drop = the ACL's reason (counted by the switch), true. The reply, if any, is the switch's own frame
+   * (trusted, as an ARP answer): the VM's inbound ACLs do not judge it, as for any frame the switch originates
+   * (DESIGN §1).
    */
-  private aclDenied(t: PolicyTable, u8: Uint8Array, m: FrameMeta, rec: LookupEntry | null, ports: LocalPorts): boolean {
-    let r: DropReason | null;
-    if (rec === null) {
-      r = ports.sourceAcl(u8, m);
-    } else {
-      const src = m.srcMac;
-      const dst = m.dstMac;
-      m.srcMac = t.routerMac;
-      m.dstMac = rec.mac;
-      r = ports.sourceAcl(u8, m);
-      m.srcMac = src;
-      m.dstMac = dst;
-    }
+  private aclDenied(u8: Uint8Array, m: FrameMeta, ports: LocalPorts): boolean {
+    const r = ports.sourceAcl(u8, m);
     if (r === null) return false;
     m.drop = r;
     return true;
