@@ -78,6 +78,9 @@ describe('persistent TAP ports: removal and names taken by other devices', { tim
     const ports = await d.portList('sw0');
     assert.deepEqual(ports.filter((p) => p.id >= 0).map((p) => p.name).sort(), ['vm1', 'vm2', 'vm3'], 'running');
     assert.deepEqual(ports.filter((p) => p.id < 0).map((p) => p.name), ['late'], 'stored, not running');
+    assert.match(ports.find((p) => p.name === 'late')?.error ?? '', /the name is taken by a veth device/, 'port list says why');
+    const listText = (await d.xsctlOk(['port', 'list', 'sw0'])).stdout;
+    assert.match(listText, new RegExp(`\\nlate: down, not running: cannot open TAP ${late.tap}: tap ${late.tap}: the name is taken by a veth device`), listText);
     assert.ok(await pingUntilReply(t, vm1.ns, vm3.ip, 20_000), `re-attached ports forward\n${d.logTail()}`);
     assert.ok(await linkIn(late.ns, late.tap), 'the veth is untouched');
 

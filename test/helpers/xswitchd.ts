@@ -63,6 +63,8 @@ export interface PortInfoJson {
   up: boolean;
   offload: boolean;
   id: number;
+  /** A stored port that is not running (a restart could not open it): why. */
+  error?: string;
 }
 
 function withJson(r: RunResult): XsctlResult {
