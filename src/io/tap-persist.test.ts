@@ -189,6 +189,24 @@ describe('persistent TAPs, attached by name across namespaces', { skip }, () => 
     assert.ok(!inNs(NS_A, name) && !inRoot(name), 'gone');
   });
 
+  test('openTapPort: a TUN, a multiqueue TAP and a TAP another fd holds are clear errors', () => {
+    sh('ip', ['-n', NS_A, 'tuntap', 'add', 'mode', 'tun', 'name', `${P}u0`]);
+    const tun = openTapPort(`${P}u0`, { offload: true, persist: true, netns: () => otherNetns() });
+    assert.ok('error' in tun && tun.error.includes(`taken by a TUN device in netns ${NS_A}`), JSON.stringify(tun));
+    sh('ip', ['-n', NS_A, 'tuntap', 'add', 'mode', 'tap', 'multi_queue', 'name', `${P}m0`]);
+    const mq = openTapPort(`${P}m0`, { offload: true, persist: true, netns: () => otherNetns() });
+    assert.ok('error' in mq && mq.error.includes(`(the existing TAP in netns ${NS_A}): EINVAL`), JSON.stringify(mq));
+    assert.ok(inNs(NS_A, `${P}u0`) && inNs(NS_A, `${P}m0`), 'both left alone');
+    const name = `${P}p2`;
+    const held = openTapPort(name, { offload: true, persist: true });
+    if ('error' in held) assert.fail(held.error);
+    ports.push(held);
+    const second = openTapPort(name, { offload: true, persist: true });
+    assert.ok('error' in second && /EBUSY: another process holds it/.test(second.error), JSON.stringify(second));
+    held.close();
+    assert.ok(!inRoot(name));
+  });
+
   test('without persist (the default) nothing outlives the port, and a new name is created here', () => {
     const name = `${P}p2`;
     const p = openTapPort(name, { offload: true, netns: () => otherNetns() });
