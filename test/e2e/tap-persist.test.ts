@@ -1,5 +1,6 @@
-// test/e2e/tap-persist.test.ts: xswitchd's TAP ports are persistent and re-attached by name. Removing a port (apply
-// without it, or `xsctl port del`) deletes its device from the VM namespace, re-attached or not; a port whose name is
+// test/e2e/tap-persist.test.ts: xswitchd's TAP ports are persistent and re-attached by name, also when a port is
+// added for a TAP a hypervisor made in the VM namespace. Removing a port (apply without it, or `xsctl port del`)
+// deletes its device from the VM namespace, re-attached or not; a port whose name is
 // a veth end in a VM namespace is a clear error (on apply, and on a restore after a restart: `xsctl status`
 // degraded) while the daemon stays up and the other ports forward.
 import assert from 'node:assert/strict';
@@ -55,6 +56,19 @@ describe('persistent TAP ports: removal and names taken by other devices', { tim
     assert.ok(!(await linkIn(d.ns, name)), 'no TAP of that name was made in the daemon namespace');
     assert.ok(await linkIn(badNs, name), 'the veth is untouched');
     const p = await ping(t, vm1.ns, vm2.ip, { count: 3, interval: 0.1 });
+    assert.equal(p.received, 3, p.raw.stdout);
+  });
+
+  it('a port added for a TAP that already exists in a VM namespace attaches to it there (no second device)', async () => {
+    const [vm1, vm2, vm3, vm4] = vms as [TapVm, TapVm, TapVm, TapVm];
+    // as a hypervisor that made the VM's NIC itself: a persistent TAP, configured, before the port exists
+    await t.ip(vm4.ns, 'tuntap', 'add', 'mode', 'tap', 'name', vm4.tap);
+    await t.configureVmLink(vm4.ns, vm4.tap, { mac: vm4.mac, cidr: vm4.cidr });
+    await d.applyOk(doc([vm1, vm2, vm3, vm4]));
+    assert.ok(!(await linkIn(d.ns, vm4.tap)), 'nothing created in the daemon namespace');
+    assert.match(d.logTail(20_000), new RegExp(`"port":"vm4".*"reattached":"netns ${vm4.ns}"`));
+    assert.ok(await pingUntilReply(t, vm1.ns, vm4.ip, 20_000), `vm1 -> vm4 through the attached TAP\n${d.logTail()}`);
+    const p = await ping(t, vm4.ns, vm2.ip, { count: 3, interval: 0.1 });
     assert.equal(p.received, 3, p.raw.stdout);
   });
 
