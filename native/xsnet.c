@@ -158,8 +158,9 @@ typedef struct {
   unsigned enter_flags;
 } uring_t;
 /* No fixed files (IORING_REGISTER_FILES): the ring's file table keeps each TAP open until the ring is torn down,
- * and after the process dies that teardown runs later in a kernel worker, so a TAP would outlive a killed daemon
- * for a while (test/e2e/restart.test.ts sees it). Plain fds cost an fget/fput per SQE instead. */
+ * and after the process dies that teardown runs later in a kernel worker, so a killed daemon would hold its TAPs
+ * for a while and the restarted one's attach by name would get -EBUSY (test/e2e/restart.test.ts). Plain fds cost an
+ * fget/fput per SQE instead. */
 
 /* Per thread: 0 not tried yet, 1 ring ready, -1 disabled or failed (the loops are used). */
 static __thread int uring_state;
