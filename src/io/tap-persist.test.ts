@@ -207,6 +207,16 @@ describe('persistent TAPs, attached by name across namespaces', { skip }, () => 
     assert.ok(!inRoot(name));
   });
 
+  test('a name pattern (xs%d) is never made persistent: it could not be found again by name', () => {
+    const p = openTapPort(`${P}q%d`, { offload: false, persist: true, netns: () => otherNetns() });
+    if ('error' in p) assert.fail(p.error);
+    assert.match(p.name, new RegExp(`^${P}q\\d+$`));
+    assert.equal(p.persistent, false);
+    const real = p.name;
+    p.detach();
+    assert.ok(!inRoot(real), 'gone with its fd');
+  });
+
   test('without persist (the default) nothing outlives the port, and a new name is created here', () => {
     const name = `${P}p2`;
     const p = openTapPort(name, { offload: true, netns: () => otherNetns() });

@@ -49,7 +49,7 @@ export interface TapOpenOptions {
   /** 24-byte headers and TUN_F_UDP_TUNNEL_GSO (implies offload). */
   readonly tunnelGso?: boolean;
   /** TUNSETPERSIST: the device survives the fd and the process (xswitchd's VM ports only; default off, so tests and
-   * helpers that open TAPs leave nothing behind). */
+   * helpers that open TAPs leave nothing behind). Ignored for a name pattern ("xs%d"). */
   readonly persist?: boolean;
   /** Where to look for an existing TAP of this name when the caller's namespace has none (after a restart: the VM
    * namespaces a hypervisor moved the persistent TAPs to); called at most once per open. Absent: create here. */
@@ -96,8 +96,10 @@ export function openTapPort(name: string, opts: TapOpenOptions): TapPort | { err
   if (name.length === 0 || name.length > 15) return { error: `tap name "${name}": 1 to 15 characters` };
   const tunnel = opts.tunnelGso === true;
   const offload = opts.offload || tunnel;
-  const persist = opts.persist === true;
-  const where = name.includes('%') ? {} : locate(nat, name, opts.netns);
+  // A pattern ("xs%d") cannot be found again by name after a restart: persistent, each start would leak one more.
+  const pattern = name.includes('%');
+  const persist = opts.persist === true && !pattern;
+  const where = pattern ? {} : locate(nat, name, opts.netns);
   if ('error' in where) return where;
   const fd = nat.openTap(name, offload, tunnel ? TAP_VNET_TNL_HDR_LEN : TAP_VNET_HDR_LEN, tunnel, persist, where.at?.path);
   if (fd < 0) {
