@@ -532,10 +532,11 @@ static void netns_leave(int back) {
   errno = e;
 }
 
-/* Interface `name` in the calling thread's namespace: its index, and the ethtool driver and bus_info (a TAP is
- * driver "tun", bus "tap"; a TUN "tun"/"tun"; veth "veth"). Empty strings where the driver does not say.
- * 0 or -errno (-ENODEV: no such interface). */
-static int link_kind(const char *name, int *idx, char *drv, char *bus) {
+/* Interface `name` in the calling thread's namespace: its index, the ethtool driver and bus_info (a TAP is
+ * driver "tun", bus "tap"; a TUN "tun"/"tun"; veth "veth"; empty strings where the driver does not say), and
+ * ETHTOOL_GLINK (up with a carrier; a TAP has one while an fd is attached). 0 or -errno (-ENODEV: no such
+ * interface). */
+static int link_kind(const char *name, int *idx, char *drv, char *bus, int *link) {
   int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
   if (s < 0) return -errno;
   struct ifreq ifr;
@@ -558,6 +559,11 @@ static int link_kind(const char *name, int *idx, char *drv, char *bus) {
     memcpy(bus, di.bus_info, sizeof di.bus_info);
     bus[sizeof di.bus_info - 1] = 0;
   }
+  struct ethtool_value ev;
+  memset(&ev, 0, sizeof ev);
+  ev.cmd = ETHTOOL_GLINK;
+  ifr.ifr_data = (void *)&ev;
+  *link = ioctl(s, SIOCETHTOOL, &ifr) == 0 && ev.data != 0;
   close(s);
   return 0;
 }
@@ -669,7 +675,7 @@ static napi_value TapSetPersist(napi_env env, napi_callback_info info) {
   return make_int(env, ioctl(fd, TUNSETPERSIST, on ? 1UL : 0UL) < 0 ? -errno : 0);
 }
 
-/* linkKind(name: string[, netns: string]) -> { ifindex, driver, bus } | -errno
+/* linkKind(name: string[, netns: string]) -> { ifindex, driver, bus, link } | -errno
  * What interface `name` is in the calling thread's namespace, or in the namespace file netns (entered on this
  * thread for the lookup only, always left again): -ENODEV if there is no such interface. */
 static napi_value LinkKind(napi_env env, napi_callback_info info) {
@@ -686,9 +692,9 @@ static napi_value LinkKind(napi_env env, napi_callback_info info) {
     int r = netns_enter(nspath, &back);
     if (r < 0) return make_int(env, r);
   }
-  int idx = 0;
+  int idx = 0, link = 0;
   char drv[32], bus[32];
-  int r = link_kind(name, &idx, drv, bus);
+  int r = link_kind(name, &idx, drv, bus, &link);
   netns_leave(back);
   if (r < 0) return make_int(env, r);
   napi_value o, v;
@@ -699,6 +705,8 @@ static napi_value LinkKind(napi_env env, napi_callback_info info) {
   napi_set_named_property(env, o, "driver", v);
   napi_create_string_utf8(env, bus, NAPI_AUTO_LENGTH, &v);
   napi_set_named_property(env, o, "bus", v);
+  napi_get_boolean(env, link != 0, &v);
+  napi_set_named_property(env, o, "link", v);
   return o;
 }
 

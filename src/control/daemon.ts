@@ -109,13 +109,14 @@ export function parseFlags(argv: readonly string[], env: NodeJS.ProcessEnv): { o
 /**
  * Back ends as the reconciler asks for them; an uplink with tunnel offload also gets its bridge and TAP. TAP ports
  * are persistent (they outlive a daemon crash or restart, where a hypervisor put them) and are attached again by
- * name, also in another namespace: `forget` drops the list of namespaces, built at most once per apply.
+ * name, a VM port's also in another namespace: `forget` drops the list of namespaces, built at most once per apply.
  */
 function realOpenPort(log: Logger): { open: OpenPort; forget: () => void } {
   let spaces: readonly NetnsRef[] | null = null;
   const netns = (): readonly NetnsRef[] => (spaces ??= otherNetns());
   const open: OpenPort = (spec) => {
-    if (spec.backend === 'tap') return openTapPort(spec.ifname, { offload: spec.offload, persist: true, netns });
+    // an internal port's TAP is the host stack's and stays here: only VM NICs are looked for elsewhere
+    if (spec.backend === 'tap') return openTapPort(spec.ifname, { offload: spec.offload, persist: true, ...(spec.role === 'vm' ? { netns } : {}) });
     if (spec.role === 'external') {
       if (spec.tunnel !== null) return openTunnelUplink(spec.ifname, spec.tunnel, log);
       releaseStaleTunnelBridge(spec.ifname, log);

@@ -85,6 +85,9 @@ export interface LinkKind {
   readonly driver: string;
   /** ethtool bus_info ("tap" or "tun" for the tun driver). */
   readonly bus: string;
+  /** ETHTOOL_GLINK: up with a carrier. A TAP has a carrier while some fd is attached to it (a down one reads false
+   * either way). */
+  readonly link: boolean;
 }
 
 /** ioPath(): the TAP batch path of this thread and its counters. */

@@ -17,7 +17,7 @@ const P = runPrefix();
 const NS_A = `${P}-a`;
 const NS_B = `${P}-b`;
 /** Every device name this file may create in the root namespace: deleted in after() whatever happened. */
-const ROOT_NAMES = [`${P}p0`, `${P}p1`, `${P}p2`, `${P}v0`, `${P}w0`];
+const ROOT_NAMES = [`${P}p0`, `${P}p1`, `${P}p2`, `${P}v0`, `${P}w0`, `${P}h0`];
 const fds: number[] = [];
 const ports: TapPort[] = [];
 
@@ -205,6 +205,25 @@ describe('persistent TAPs, attached by name across namespaces', { skip }, () => 
     assert.ok('error' in second && /EBUSY: another process holds it/.test(second.error), JSON.stringify(second));
     held.close();
     assert.ok(!inRoot(name));
+  });
+
+  test('openTapPort leaves alone a TAP of that name another fd holds in another namespace (it has a carrier)', () => {
+    const name = `${P}h0`;
+    const fd = x().openTap(name, true); // someone else's port: attached, moved, up
+    assert.ok(fd >= 0);
+    fds.push(fd);
+    sh('ip', ['link', 'set', name, 'netns', NS_A]);
+    sh('ip', ['-n', NS_A, 'link', 'set', name, 'up']);
+    assert.equal(kind(name, nsPath(NS_A)).link, true, 'attached: carrier');
+    const p = openTapPort(name, { offload: true, persist: true, netns: () => otherNetns() });
+    if ('error' in p) assert.fail(p.error);
+    assert.equal(p.adopted, undefined, 'a new TAP of its own');
+    assert.ok(inRoot(name) && inNs(NS_A, name));
+    p.close();
+    assert.ok(!inRoot(name) && inNs(NS_A, name), 'the held one untouched');
+    fds.splice(fds.indexOf(fd), 1);
+    x().close(fd);
+    assert.ok(!inNs(NS_A, name), 'non-persistent: gone with its holder');
   });
 
   test('a name pattern (xs%d) is never made persistent: it could not be found again by name', () => {

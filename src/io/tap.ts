@@ -52,7 +52,8 @@ export interface TapOpenOptions {
    * helpers that open TAPs leave nothing behind). Ignored for a name pattern ("xs%d"). */
   readonly persist?: boolean;
   /** Where to look for an existing TAP of this name when the caller's namespace has none (after a restart: the VM
-   * namespaces a hypervisor moved the persistent TAPs to); called at most once per open. Absent: create here. */
+   * namespaces a hypervisor moved the persistent TAPs to); called at most once per open. A TAP there that another
+   * fd holds (it has a carrier) is left alone. Absent: create here. */
   readonly netns?: () => readonly NetnsRef[];
 }
 
@@ -70,8 +71,11 @@ function locate(nat: XsNet, name: string, netns: (() => readonly NetnsRef[]) | u
   for (const ns of netns()) {
     const k = nat.linkKind(name, ns.path);
     if (typeof k === 'number') continue; // not there, or the namespace went away meanwhile
-    if (isTap(k)) taps.push(ns);
-    else others.push(`${kindText(k)} in ${ns.label}`);
+    // A TAP with a carrier has an fd attached: someone else's port right now (another xswitchd on this machine, a
+    // hypervisor's own), not one a dead daemon left.
+    if (isTap(k)) {
+      if (!k.link) taps.push(ns);
+    } else others.push(`${kindText(k)} in ${ns.label}`);
   }
   if (taps.length > 1) return { error: `tap ${name}: TAPs of that name are in ${taps.length} network namespaces (${taps.map((t) => t.label).join(', ')}); which one is the port's is unclear` };
   const at = taps[0];
