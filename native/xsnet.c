@@ -8,6 +8,9 @@
 #include <linux/if_ether.h>
 #include <linux/if_packet.h>
 #include <linux/if_tun.h>
+#include <linux/ethtool.h>
+#include <linux/sockios.h>
+#include <sched.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -155,8 +158,9 @@ typedef struct {
   unsigned enter_flags;
 } uring_t;
 /* No fixed files (IORING_REGISTER_FILES): the ring's file table keeps each TAP open until the ring is torn down,
- * and after the process dies that teardown runs later in a kernel worker, so a TAP would outlive a killed daemon
- * for a while (test/e2e/restart.test.ts sees it). Plain fds cost an fget/fput per SQE instead. */
+ * and after the process dies that teardown runs later in a kernel worker, so a killed daemon would hold its TAPs
+ * for a while and the restarted one's attach by name would get -EBUSY (test/e2e/restart.test.ts). Plain fds cost an
+ * fget/fput per SQE instead. */
 
 /* Per thread: 0 not tried yet, 1 ring ready, -1 disabled or failed (the loops are used). */
 static __thread int uring_state;
@@ -495,19 +499,104 @@ static int arg_string(napi_env env, napi_value v, char *buf, size_t cap) {
 
 /* ---- exports ---- */
 
-/* openTap(name: string, vnetHdr: boolean[, hdrLen: number, tunnelGso: boolean]) -> fd | -errno
+/* ---- network namespaces: the calling thread only ----
+ * A tun file belongs to the namespace of the thread that opened /dev/net/tun, and TUNSETIFF looks the name up
+ * there; setns(CLONE_NEWNET) moves only the calling thread. So a TAP that lives in another namespace is reached by
+ * entering it on this thread, opening, and coming back. netns_enter keeps an fd of the thread's own namespace;
+ * every path after it goes through netns_leave. */
+
+/* Enter the network namespace at path (a /run/netns/NAME or /proc/PID/ns/net file) on this thread. *back gets an
+ * fd of the namespace the thread was in. 0 or -errno (then nothing changed and *back is -1). */
+static int netns_enter(const char *path, int *back) {
+  *back = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
+  if (*back < 0) return -errno;
+  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  int r = fd < 0 ? -1 : setns(fd, CLONE_NEWNET);
+  int e = errno;
+  if (fd >= 0) close(fd);
+  if (r < 0) {
+    close(*back);
+    *back = -1;
+    return -e;
+  }
+  return 0;
+}
+
+/* Back to the namespace netns_enter left (errno preserved). Failing here would leave the main thread, and every
+ * later socket and TAP it opens, in the wrong namespace: that is not survivable, so it is a fatal error. */
+static void netns_leave(int back) {
+  if (back < 0) return;
+  int e = errno;
+  if (setns(back, CLONE_NEWNET) < 0) napi_fatal_error("xsnet", NAPI_AUTO_LENGTH, "cannot return to the daemon's network namespace", NAPI_AUTO_LENGTH);
+  close(back);
+  errno = e;
+}
+
+/* Interface `name` in the calling thread's namespace: its index, the ethtool driver and bus_info (a TAP is
+ * driver "tun", bus "tap"; a TUN "tun"/"tun"; veth "veth"; empty strings where the driver does not say), and
+ * ETHTOOL_GLINK (up with a carrier; a TAP has one while an fd is attached). 0 or -errno (-ENODEV: no such
+ * interface). */
+static int link_kind(const char *name, int *idx, char *drv, char *bus, int *link) {
+  int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  if (s < 0) return -errno;
+  struct ifreq ifr;
+  memset(&ifr, 0, sizeof ifr);
+  memcpy(ifr.ifr_name, name, strnlen(name, IFNAMSIZ - 1));
+  if (ioctl(s, SIOCGIFINDEX, &ifr) < 0) {
+    int e = errno;
+    close(s);
+    return -e;
+  }
+  *idx = ifr.ifr_ifindex;
+  struct ethtool_drvinfo di;
+  memset(&di, 0, sizeof di);
+  di.cmd = ETHTOOL_GDRVINFO;
+  ifr.ifr_data = (void *)&di;
+  drv[0] = bus[0] = 0;
+  if (ioctl(s, SIOCETHTOOL, &ifr) == 0) {
+    memcpy(drv, di.driver, sizeof di.driver);
+    drv[sizeof di.driver - 1] = 0;
+    memcpy(bus, di.bus_info, sizeof di.bus_info);
+    bus[sizeof di.bus_info - 1] = 0;
+  }
+  struct ethtool_value ev;
+  memset(&ev, 0, sizeof ev);
+  ev.cmd = ETHTOOL_GLINK;
+  ifr.ifr_data = (void *)&ev;
+  *link = ioctl(s, SIOCETHTOOL, &ifr) == 0 && ev.data != 0;
+  close(s);
+  return 0;
+}
+
+/* An optional string argument: 1 with buf filled, 0 if undefined/null/absent, -1 if not a usable string. */
+static int opt_string(napi_env env, size_t argc, napi_value *argv, size_t i, char *buf, size_t cap) {
+  if (argc <= i) return 0;
+  napi_valuetype t;
+  if (napi_typeof(env, argv[i], &t) != napi_ok) return -1;
+  if (t == napi_undefined || t == napi_null) return 0;
+  return arg_string(env, argv[i], buf, cap) ? 1 : -1;
+}
+
+/* openTap(name: string, vnetHdr: boolean[, hdrLen: number, tunnelGso: boolean[, persist: boolean[, netns: string]]])
+ *   -> fd | -errno
  * Opens /dev/net/tun non-blocking as IFF_TAP|IFF_NO_PI (|IFF_VNET_HDR). With vnetHdr the header is hdrLen bytes
  * (default 12; 24 = virtio_net_hdr_v1_hash_tunnel, TUNSETVNETHDRSZ) and TUNSETOFFLOAD enables
  * CSUM|TSO4|TSO6|TSO_ECN (|USO4|USO6 where the kernel has them), so the kernel hands us 64 KB TCP super-frames with
  * partial checksums. tunnelGso adds TUN_F_UDP_TUNNEL_GSO (needs hdrLen 24): the kernel then accepts UDP-tunnel
- * GSO frames written to the TAP (and refuses the open with -EINVAL where it has no such offload). The device
- * exists while the fd is open. */
+ * GSO frames written to the TAP (and refuses the open with -EINVAL where it has no such offload). Without persist
+ * the device exists while the fd is open (unless it was made persistent before); persist sets TUNSETPERSIST, so it
+ * outlives the fd and the process (tapSetPersist(fd, false) before close deletes it). An existing TAP of that name
+ * is attached to, and everything above is set on it again; a non-TAP device of that name gives -EINVAL, a TAP
+ * another fd holds -EBUSY. netns (a namespace file, /run/netns/NAME or /proc/PID/ns/net): attach to the existing
+ * TAP `name` in that namespace (-ENODEV if there is none: nothing is created there); the calling thread enters
+ * it for the open and TUNSETIFF only and always comes back. */
 static napi_value OpenTap(napi_env env, napi_callback_info info) {
-  size_t argc = 4;
-  napi_value argv[4];
+  size_t argc = 6;
+  napi_value argv[6];
   if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 2) return make_int(env, -EINVAL);
   char name[IFNAMSIZ + 1] = {0};
-  int vnet = 0, tunnel = 0;
+  char nspath[4096] = {0};
+  int vnet = 0, tunnel = 0, persist = 0;
   int32_t hdr_len = TAP_VNET_HDR_LEN;
   if (!arg_string(env, argv[0], name, sizeof name) || strlen(name) >= IFNAMSIZ || !arg_bool(env, argv[1], &vnet))
     return make_int(env, -EINVAL);
@@ -517,15 +606,38 @@ static napi_value OpenTap(napi_env env, napi_callback_info info) {
     if (t != napi_undefined && (!arg_int(env, argv[2], &hdr_len) || !arg_bool(env, argv[3], &tunnel)))
       return make_int(env, -EINVAL);
   }
+  if (argc >= 5) {
+    napi_valuetype t;
+    napi_typeof(env, argv[4], &t);
+    if (t != napi_undefined && !arg_bool(env, argv[4], &persist)) return make_int(env, -EINVAL);
+  }
+  int has_ns = opt_string(env, argc, argv, 5, nspath, sizeof nspath);
+  if (has_ns < 0) return make_int(env, -EINVAL);
   if (vnet && hdr_len != TAP_VNET_HDR_LEN && hdr_len != TAP_VNET_TNL_HDR_LEN) return make_int(env, -EINVAL);
   if (tunnel && (!vnet || hdr_len != TAP_VNET_TNL_HDR_LEN)) return make_int(env, -EINVAL);
-  int fd = open("/dev/net/tun", O_RDWR | O_NONBLOCK | O_CLOEXEC);
-  if (fd < 0) return make_int(env, -errno);
+  int back = -1, fd = -1;
+  if (has_ns) {
+    int r = netns_enter(nspath, &back);
+    if (r < 0) return make_int(env, r);
+    /* Attach only: TUNSETIFF on a name that is not there would create a new device in the VM's namespace. */
+    if (if_nametoindex(name) == 0) {
+      netns_leave(back);
+      return make_int(env, -ENODEV);
+    }
+  }
+  fd = open("/dev/net/tun", O_RDWR | O_NONBLOCK | O_CLOEXEC);
+  if (fd < 0) {
+    int e = errno;
+    netns_leave(back);
+    return make_int(env, -e);
+  }
   struct ifreq ifr;
   memset(&ifr, 0, sizeof ifr);
   memcpy(ifr.ifr_name, name, strlen(name));
   ifr.ifr_flags = IFF_TAP | IFF_NO_PI | (vnet ? IFF_VNET_HDR : 0);
-  if (ioctl(fd, TUNSETIFF, &ifr) < 0) goto fail;
+  int rc = ioctl(fd, TUNSETIFF, &ifr);
+  netns_leave(back); /* the file keeps its namespace and device; the ioctls below do not look names up */
+  if (rc < 0) goto fail;
   if (vnet) {
     int sz = hdr_len;
     if (ioctl(fd, TUNSETVNETHDRSZ, &sz) < 0) goto fail;
@@ -536,7 +648,11 @@ static napi_value OpenTap(napi_env env, napi_callback_info info) {
     } else if (ioctl(fd, TUNSETOFFLOAD, off | TUN_F_USO4 | TUN_F_USO6) < 0) {
       if (errno != EINVAL || ioctl(fd, TUNSETOFFLOAD, off) < 0) goto fail;
     }
+  } else if (ioctl(fd, TUNSETOFFLOAD, 0UL) < 0) {
+    /* A re-attached device may carry offloads from an earlier open with the header. */
+    goto fail;
   }
+  if (persist && ioctl(fd, TUNSETPERSIST, 1UL) < 0) goto fail;
   set_kind(fd, FD_TAP);
   if (fd < FD_KINDS) {
     nowait_mode[fd] = NW_FLAG;
@@ -547,6 +663,51 @@ fail:;
   int e = errno;
   close(fd);
   return make_int(env, -e);
+}
+
+/* tapSetPersist(fd, on: boolean) -> 0 | -errno: TUNSETPERSIST. Off before close() deletes a persistent TAP with
+ * its last fd. */
+static napi_value TapSetPersist(napi_env env, napi_callback_info info) {
+  GET_ARGS(2);
+  int32_t fd;
+  int on = 0;
+  if (!arg_int(env, argv[0], &fd) || !arg_bool(env, argv[1], &on)) return make_int(env, -EINVAL);
+  return make_int(env, ioctl(fd, TUNSETPERSIST, on ? 1UL : 0UL) < 0 ? -errno : 0);
+}
+
+/* linkKind(name: string[, netns: string]) -> { ifindex, driver, bus, link } | -errno
+ * What interface `name` is in the calling thread's namespace, or in the namespace file netns (entered on this
+ * thread for the lookup only, always left again): -ENODEV if there is no such interface. */
+static napi_value LinkKind(napi_env env, napi_callback_info info) {
+  size_t argc = 2;
+  napi_value argv[2];
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 1) return make_int(env, -EINVAL);
+  char name[IFNAMSIZ + 1] = {0};
+  char nspath[4096] = {0};
+  if (!arg_string(env, argv[0], name, sizeof name) || strlen(name) >= IFNAMSIZ) return make_int(env, -EINVAL);
+  int has_ns = opt_string(env, argc, argv, 1, nspath, sizeof nspath);
+  if (has_ns < 0) return make_int(env, -EINVAL);
+  int back = -1;
+  if (has_ns) {
+    int r = netns_enter(nspath, &back);
+    if (r < 0) return make_int(env, r);
+  }
+  int idx = 0, link = 0;
+  char drv[32], bus[32];
+  int r = link_kind(name, &idx, drv, bus, &link);
+  netns_leave(back);
+  if (r < 0) return make_int(env, r);
+  napi_value o, v;
+  napi_create_object(env, &o);
+  napi_create_int32(env, idx, &v);
+  napi_set_named_property(env, o, "ifindex", v);
+  napi_create_string_utf8(env, drv, NAPI_AUTO_LENGTH, &v);
+  napi_set_named_property(env, o, "driver", v);
+  napi_create_string_utf8(env, bus, NAPI_AUTO_LENGTH, &v);
+  napi_set_named_property(env, o, "bus", v);
+  napi_get_boolean(env, link != 0, &v);
+  napi_set_named_property(env, o, "link", v);
+  return o;
 }
 
 /* tapName(fd: number) -> string | -errno: the TAP's interface name (TUNGETIFF), e.g. after a "xs%d" pattern. */
@@ -1048,6 +1209,8 @@ NAPI_MODULE_INIT() {
   napi_property_descriptor d[] = {
       {"openTap", NULL, OpenTap, NULL, NULL, NULL, napi_enumerable, NULL},
       {"tapName", NULL, TapName, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"tapSetPersist", NULL, TapSetPersist, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"linkKind", NULL, LinkKind, NULL, NULL, NULL, napi_enumerable, NULL},
       {"ifindex", NULL, IfIndex, NULL, NULL, NULL, napi_enumerable, NULL},
       {"openPacket", NULL, OpenPacket, NULL, NULL, NULL, napi_enumerable, NULL},
       {"recvBatch", NULL, RecvBatch, NULL, NULL, NULL, napi_enumerable, NULL},

@@ -71,6 +71,8 @@ function linkExists(name: string): boolean {
 after(async () => {
   await stopDaemon();
   rmSync(dir, { recursive: true, force: true });
+  // xswitchd's TAPs are persistent and this daemon runs in the root namespace: whatever a failed test left stays
+  for (const n of [`${tag}-a`, `${tag}-b`, `${tag}-i`]) if (linkExists(n)) spawnSync('ip', ['link', 'del', n]);
 });
 
 describe('xsctl against xswitchd', () => {
@@ -308,18 +310,21 @@ describe('xsctl against xswitchd', () => {
     assert.match(xsctl('counters', 'sw1').stdout, /\nQOS\nPORT\s+THROTTLES\s+QUEUED\s+DEQUEUED\s+WAITING\s+QUEUE-DROPS\s+SOURCES\nvm1\s+0\s+0/);
 
     const exported = xsctl('--json', 'export').stdout;
+    const ifindex = (n: string): string => readFileSync(`/sys/class/net/${n}/ifindex`, 'utf8').trim();
+    const before = [t1, t2, `${tag}-i`].map(ifindex);
     assert.equal(await stopDaemon(), 0, 'clean shutdown');
-    assert.equal(linkExists(t1), false, 'TAPs close with the daemon');
+    assert.ok(linkExists(t1) && linkExists(t2) && linkExists(`${tag}-i`), 'TAPs are persistent: they outlive the daemon');
     daemon = startDaemon();
     await waitUp();
     assert.equal(xsctl('--json', 'export').stdout, exported, 'the store kept the document');
-    assert.ok(linkExists(t1) && linkExists(t2), 'TAPs are re-created on start');
+    assert.deepEqual([t1, t2, `${tag}-i`].map(ifindex), before, 'the same TAPs are attached again on start, not re-created');
     assert.deepEqual(okJson<P[]>('port', 'list', 'sw1').map((p) => p.name), ['vm1', 'vm2', 'host']);
     assert.equal(xsctl('port', 'del', 'sw1', 'vm1').code, 0);
     assert.equal(linkExists(t1), false);
     assert.equal(xsctl('port', 'del', 'sw1', 'vm1').code, 1);
     assert.equal(xsctl('switch', 'del', 'sw1').code, 0);
     assert.equal(linkExists(t2), false);
+    assert.equal(linkExists(`${tag}-i`), false, 'switch del deletes its persistent TAPs');
   });
 
   it('refuses to start on a corrupt store and leaves the file alone', async () => {

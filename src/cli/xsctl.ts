@@ -639,10 +639,15 @@ async function portCommand(sub: string | undefined, a: Args, c: ApiClient, json:
     case 'list': {
       const [sw] = a.positionals(1, ['SWITCH']);
       a.done();
-      return finish(await c.call('GET', `/v1/switches/${enc(sw!)}/ports`), json, io, (b) => table(['NAME', 'ID', 'INTERFACE', 'MAC', 'VLAN', 'VSID', 'UP', 'OFFLOAD', 'POLICY', 'MIRROR'],
-        (Array.isArray(b) ? b : []).map((p: Record<string, unknown>) => [str(p['name']), str(p['id']), ifaceText(p['interface'], p['ifname']), str(p['mac']),
-          vlanText(p['vlan']), p['vsid'] === 0 ? '-' : str(p['vsid']), p['up'] === true ? 'up' : 'down', p['offload'] === true ? 'on' : 'off', policyText(p['policy']),
-          typeof p['mirror'] === 'string' && p['mirror'] !== 'none' ? p['mirror'] : '-'])));
+      return finish(await c.call('GET', `/v1/switches/${enc(sw!)}/ports`), json, io, (b) => {
+        const ps: Record<string, unknown>[] = Array.isArray(b) ? b : [];
+        // a stored port that could not be opened (after a restart) is down with its reason under the table
+        const errs = ps.filter((p) => typeof p['error'] === 'string').map((p) => `${str(p['name'])}: down, not running: ${str(p['error'])}\n`);
+        return table(['NAME', 'ID', 'INTERFACE', 'MAC', 'VLAN', 'VSID', 'UP', 'OFFLOAD', 'POLICY', 'MIRROR'],
+          ps.map((p) => [str(p['name']), str(p['id']), ifaceText(p['interface'], p['ifname']), str(p['mac']),
+            vlanText(p['vlan']), p['vsid'] === 0 ? '-' : str(p['vsid']), p['up'] === true && typeof p['error'] !== 'string' ? 'up' : 'down', p['offload'] === true ? 'on' : 'off', policyText(p['policy']),
+            typeof p['mirror'] === 'string' && p['mirror'] !== 'none' ? p['mirror'] : '-'])) + errs.join('');
+      });
     }
     case 'set': {
       const up = a.flag('--up');

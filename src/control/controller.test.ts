@@ -54,6 +54,9 @@ describe('Controller restore', () => {
     assert.deepEqual([...second.reconciler.switch('sw0')!.ports.keys()], ['p1']);
     assert.deepEqual([...second.reconciler.switch('sw1')!.ports.keys()], ['p3']);
     assert.equal(second.ctl.desired.switches.length, 2, 'the stored desired state is kept whole');
+    // the port list shows the port that is not running with the reason
+    const listed = second.ctl.portList(second.ctl.desired.switches[0]!) as { name: string; id: number; error?: string }[];
+    assert.deepEqual(listed.map((p) => [p.name, p.id >= 0, p.error]), [['p1', true, undefined], ['p2', false, 'cannot open AF_PACKET socket on gone-2: No such device']]);
     assert.ok(lines.some((l) => l.includes('only in part')));
 
     // An edit on top of the full desired state still fails on the missing port, clearly, and changes nothing.
@@ -71,6 +74,7 @@ describe('Controller restore', () => {
     const healed = await second.ctl.applyDocument({ switches: [{ name: 'sw0', ports: [doc.switches[0]!.ports[0]] }, { name: 'sw1', ports: doc.switches[1]!.ports }] });
     assert.equal(healed.status, 200, JSON.stringify(healed.body));
     assert.equal(second.ctl.status()['degraded'], null);
+    assert.ok((second.ctl.portList(second.ctl.desired.switches[0]!) as { error?: string }[]).every((p) => p.error === undefined), 'reasons healed too');
     second.reconciler.close();
     second.store.close();
   });

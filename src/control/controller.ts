@@ -99,6 +99,8 @@ export class Controller {
   private rev = 0;
   /** Errors of a restore that could not bring the stored state up (the data path then runs less). */
   private degradedErrors: ConfigError[] | null = null;
+  /** Why a stored port is not running after a partial restore ("switch/port" -> the open error), for port lists. */
+  private portErrors = new Map<string, string>();
   private queue: Promise<unknown> = Promise.resolve();
   private readonly started = Date.now();
 
@@ -144,6 +146,12 @@ export class Controller {
         const r = await this.reconciler.reconcile(attempt);
         if (r.ok) break;
         failed.push(...r.errors);
+        for (const e of r.errors) {
+          const m = /^switches\[(\d+)\]\.ports\[(\d+)\]/.exec(e.path);
+          const s = m === null ? undefined : attempt.switches[Number(m[1])];
+          const p = m === null ? undefined : s?.ports[Number(m[2])];
+          if (s !== undefined && p !== undefined) this.portErrors.set(`${s.name}/${p.name}`, e.message);
+        }
         const next = withoutFailing(attempt, r.errors);
         if (next === null) break;
         attempt = next;
@@ -219,6 +227,7 @@ export class Controller {
     this.desiredDoc = next;
     this.rev = put.revision;
     this.degradedErrors = null;
+    this.portErrors.clear();
     if (r.actions.length > 0) this.log.info('applied', { revision: put.revision, actions: r.actions });
     return { status: opts.created === true ? 201 : 200, body: { revision: put.revision, actions: r.actions as readonly Action[] } };
   }
@@ -271,7 +280,9 @@ export class Controller {
   }
 
   private portInfo(sw: string, p: PortSpec, id: number): unknown {
-    return { name: p.name, interface: { ...p.interface }, ifname: portIfname(sw, p), mac: p.mac, vsid: p.vsid, vlan: { ...p.vlan }, up: p.up, offload: p.offload, macLimit: p.macLimit, kind: 'internal' in p.interface ? 'internal' : 'vm', mirror: p.mirror, id, ...(p.policy !== null || Object.keys(p.qos).length > 0 ? { policy: { ...p.policy, ...p.qos } } : {}) };
+    const error = id < 0 ? this.portErrors.get(`${sw}/${p.name}`) : undefined;
+    return { name: p.name, interface: { ...p.interface }, ifname: portIfname(sw, p), mac: p.mac, vsid: p.vsid, vlan: { ...p.vlan }, up: p.up, offload: p.offload, macLimit: p.macLimit, kind: 'internal' in p.interface ? 'internal' : 'vm', mirror: p.mirror, id, ...(p.policy !== null || Object.keys(p.qos).length > 0 ? { policy: { ...p.policy, ...p.qos } } : {}),
+      ...(error !== undefined ? { error } : {}) };
   }
 
   extensionList(s: SwitchSpec): unknown[] {

@@ -8,6 +8,7 @@ import { Switch } from '../dataplane/switch.js';
 import { tapIoPath } from '../io/native.js';
 import { openPacketPort } from '../io/packet.js';
 import { openTapPort } from '../io/tap.js';
+import { type NetnsRef, otherNetns } from '../io/netns.js';
 import { absolute, claimSocket, startApi } from './api.js';
 import { DEFAULT_SOCKET } from './client.js';
 import { objectNameProblem } from './config.js';
@@ -105,16 +106,24 @@ export function parseFlags(argv: readonly string[], env: NodeJS.ProcessEnv): { o
   return { ok: true, flags };
 }
 
-/** Back ends as the reconciler asks for them; an uplink with tunnel offload also gets its bridge and TAP. */
-function realOpenPort(log: Logger): OpenPort {
-  return (spec) => {
-    if (spec.backend === 'tap') return openTapPort(spec.ifname, { offload: spec.offload });
+/**
+ * Back ends as the reconciler asks for them; an uplink with tunnel offload also gets its bridge and TAP. TAP ports
+ * are persistent (they outlive a daemon crash or restart, where a hypervisor put them) and are attached again by
+ * name, a VM port's also in another namespace: `forget` drops the list of namespaces, built at most once per apply.
+ */
+function realOpenPort(log: Logger): { open: OpenPort; forget: () => void } {
+  let spaces: readonly NetnsRef[] | null = null;
+  const netns = (): readonly NetnsRef[] => (spaces ??= otherNetns());
+  const open: OpenPort = (spec) => {
+    // an internal port's TAP is the host stack's and stays here: only VM NICs are looked for elsewhere
+    if (spec.backend === 'tap') return openTapPort(spec.ifname, { offload: spec.offload, persist: true, ...(spec.role === 'vm' ? { netns } : {}) });
     if (spec.role === 'external') {
       if (spec.tunnel !== null) return openTunnelUplink(spec.ifname, spec.tunnel, log);
       releaseStaleTunnelBridge(spec.ifname, log);
     }
     return openPacketPort(spec.ifname, { offload: spec.offload });
   };
+  return { open, forget: () => { spaces = null; } };
 }
 
 /** Run the daemon; resolves with the exit code once it has shut down (or failed to start). */
@@ -159,8 +168,10 @@ export async function main(argv: readonly string[]): Promise<number> {
       if (w.netSkipped !== undefined) log.warn('data path warm-up left out virtualization', { error: w.netSkipped });
     }
   }
+  const ports = realOpenPort(log);
   const reconciler = new Reconciler({
-    openPort: realOpenPort(log),
+    openPort: ports.open,
+    beforeOpen: ports.forget,
     createSwitch: (name) =>
       createSwitch(name, { info: (m, x) => log.info(m, { switch: name, ...x }), warn: (m, x) => log.warn(m, { switch: name, ...x }) }),
     log,

@@ -304,6 +304,78 @@ describe('Reconciler', () => {
   });
 });
 
+/** Memory ports that say how they were let go: close() (device deleted) or detach() (device kept, as xswitchd's
+ * persistent TAPs); `adopt` names interfaces whose device "existed already" (re-attached). */
+function keepHarness(refuse: (s: PortOpenSpec) => boolean = () => false, adopt: (s: PortOpenSpec) => boolean = () => false) {
+  const ends: string[] = [];
+  let opens = 0;
+  let begins = 0;
+  const openPort: OpenPort = (spec) => {
+    if (refuse(spec)) return { error: `no such device ${spec.ifname}` };
+    opens++;
+    const port = memoryPort(spec.ifname);
+    const close = port.close.bind(port);
+    let ended = false; // the first way counts: later close() calls (the switch's own) find nothing left to do
+    const end = (how: string): void => {
+      if (!ended) ends.push(`${how} ${spec.ifname}`);
+      ended = true;
+      close();
+    };
+    return Object.assign(port, {
+      adopted: adopt(spec) ? 'netns vm' : undefined,
+      close: () => end('close'),
+      detach: () => end('detach'),
+    });
+  };
+  const clock = new ManualClock(1000);
+  const r = new Reconciler({
+    openPort, createSwitch: (name) => new Switch({ name, clock, log: quiet }), start: false, log: quiet,
+    beforeOpen: () => { begins++; },
+  });
+  return { r, ends, opens: () => opens, begins: () => begins };
+}
+
+describe('Reconciler: devices that outlive the daemon (persistent TAPs)', () => {
+  it('deletes the device of a removed port or switch, keeps every device on shutdown', async () => {
+    const h = keepHarness();
+    assert.ok((await h.r.reconcile(desired(twoPorts()))).ok);
+    assert.equal(h.begins(), 1, 'beforeOpen once per apply');
+    const one = twoPorts();
+    one.switches[0]!.ports.splice(1, 1);
+    assert.ok((await h.r.reconcile(desired(one))).ok);
+    assert.deepEqual(h.ends, ['close m-vm2'], 'removed through apply: deleted');
+    assert.ok((await h.r.reconcile(desired({ switches: [] }))).ok);
+    assert.deepEqual(h.ends, ['close m-vm2', 'close m-vm1'], 'switch deleted: its ports\' devices too');
+    assert.ok((await h.r.reconcile(desired(twoPorts()))).ok);
+    h.r.close();
+    assert.deepEqual(h.ends.slice(2).sort(), ['detach m-vm1', 'detach m-vm2'], 'daemon stop: devices stay');
+  });
+
+  it('keeps the device when the same interface is re-opened (offload changed), so the port re-attaches to it', async () => {
+    const h = keepHarness();
+    assert.ok((await h.r.reconcile(desired(twoPorts()))).ok);
+    const doc = twoPorts();
+    (doc.switches[0]!.ports[1] as Record<string, unknown>)['offload'] = false;
+    const res = await h.r.reconcile(desired(doc));
+    assert.ok(res.ok && res.actions.some((a) => a.op === 'remove-port') && res.actions.some((a) => a.op === 'add-port'));
+    assert.deepEqual(h.ends, ['detach m-vm2']);
+    assert.equal(h.opens(), 3);
+  });
+
+  it('undoing a failed apply deletes devices it made and keeps those it re-attached to', async () => {
+    const h = keepHarness((s) => s.ifname === 'bad-b', (s) => s.ifname === 'm-vm2');
+    const doc = {
+      switches: [{ name: 'sw0', ports: [
+        { name: 'vm1', interface: { tap: 'm-vm1' } }, { name: 'vm2', interface: { tap: 'm-vm2' } },
+        { name: 'b', interface: { veth: 'bad-b' } },
+      ] }],
+    };
+    const res = await h.r.reconcile(desired(doc));
+    assert.ok(!res.ok && res.state === 'unchanged');
+    assert.deepEqual(h.ends.sort(), ['close m-vm1', 'detach m-vm2'], 'a restore that fails on one port leaves the VMs\' NICs');
+  });
+});
+
 /**
  * A real Switch that also records the policies it is given (Switch.setVirtualization is wired by the lead; this
  * checks what the control plane hands over) and can be told to refuse the next one.

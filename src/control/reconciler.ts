@@ -60,6 +60,25 @@ export interface ReconcilerOptions {
   readonly host?: string;
   /** Uplink MAC and MTU (default sysfsLink). */
   readonly readLink?: ReadLink;
+  /** Called once at the start of each apply, before any back end opens (the daemon forgets its namespace list). */
+  readonly beforeOpen?: () => void;
+}
+
+/** Let a back end go for good: a device this run created is deleted, one it attached to (adopted) stays. */
+function discard(b: PortBackend): void {
+  if (b.adopted !== undefined && b.detach !== undefined) b.detach();
+  else b.close();
+}
+
+/** Keep the device: it is re-opened by name later (daemon restart, or the same interface re-added by this plan). */
+function keep(b: PortBackend): void {
+  if (b.detach !== undefined) b.detach();
+  else b.close();
+}
+
+/** Whether the plan opens interface `ifname` again (a port re-added with other open settings, or moved). */
+function reopens(plan: Plan, ifname: string): boolean {
+  return plan.actions.some((x) => x.op === 'add-port' && x.interface === ifname);
 }
 
 /** One step of a plan, as shown by `apply --dry-run`. */
@@ -411,6 +430,7 @@ export class Reconciler {
   async apply(plan: Plan, rollback = true): Promise<ApplyResult> {
     const before = this.running;
     const beforeChains = this.currentChains();
+    this.opts.beforeOpen?.();
     // Phase 1: open every new back end whose interface no running port holds, before changing anything.
     const held = new Set<string>();
     for (const rs of this.switches.values()) for (const rp of rs.ports.values()) held.add(rp.open.ifname);
@@ -425,7 +445,7 @@ export class Reconciler {
       else preopened.set(`${a.switch}/${a.port}`, r);
     }
     if (errors.length > 0) {
-      for (const b of preopened.values()) b.close();
+      for (const b of preopened.values()) discard(b);
       return { ok: false, errors, state: 'unchanged' };
     }
     // Phase 2: the actions in order.
@@ -434,7 +454,7 @@ export class Reconciler {
       if (err === null) continue;
       for (const [k, b] of preopened) {
         preopened.delete(k);
-        b.close();
+        discard(b);
       }
       if (!rollback) return { ok: false, errors: [err], state: 'inconsistent' };
       this.log?.warn('apply failed, rolling back', { path: err.path, error: err.message });
@@ -472,8 +492,10 @@ export class Reconciler {
           this.switches.delete(a.switch);
           rs.sw.stop();
           for (const rp of rs.ports.values()) {
+            // before removePort, whose own close() is then a no-op: it would delete a persistent TAP
+            if (reopens(plan, rp.open.ifname)) keep(rp.backend);
+            else rp.backend.close();
             rs.sw.removePort(rp.id);
-            rp.backend.close();
           }
           rs.sw.setExtensions([]);
           rs.sw.close();
@@ -484,8 +506,12 @@ export class Reconciler {
           const rs = this.switches.get(a.switch)!;
           const rp = rs.ports.get(a.port)!;
           rs.ports.delete(a.port);
+          // Removed for good, its device goes (a persistent TAP too); re-added with other settings, it stays put
+          // (in the VM's namespace) and the add attaches to it again. Before removePort, whose close() is then a
+          // no-op.
+          if (reopens(plan, rp.open.ifname)) keep(rp.backend);
+          else rp.backend.close();
           rs.sw.removePort(rp.id);
-          rp.backend.close();
           this.log?.info('port removed', { switch: a.switch, port: a.port });
           return null;
         }
@@ -524,12 +550,13 @@ export class Reconciler {
           try {
             id = rs.sw.addPort(backend, w.cfg);
           } catch (err: unknown) {
-            backend.close();
+            discard(backend);
             return { path: w.path, message: `the switch refused port ${a.port}: ${message(err)}` };
           }
           rs.ports.set(a.port, { id, backend, spec: w.spec, open: w.open, cfg: w.cfg, kind: w.cfg.kind });
           this.log?.info('port added', {
             switch: a.switch, port: a.port, interface: w.open.ifname, backend: w.open.backend, offload: w.open.offload,
+            ...(backend.adopted !== undefined ? { reattached: backend.adopted } : {}),
             ...(w.open.tunnel !== null ? { tunnelOffload: w.open.tunnel } : {}),
           });
           return null;
@@ -588,14 +615,14 @@ export class Reconciler {
     return true;
   }
 
-  /** Close every port and switch (daemon shutdown). */
+  /** Close every port and switch (daemon shutdown): devices that can outlive us (persistent TAPs) stay. */
   close(): void {
     for (const [name, rs] of this.switches) {
       try {
         rs.sw.stop();
         for (const rp of rs.ports.values()) {
+          keep(rp.backend); // before removePort, which would close() (delete) it
           rs.sw.removePort(rp.id);
-          rp.backend.close();
         }
         rs.sw.setExtensions([]);
         rs.sw.close();

@@ -29,8 +29,16 @@ export interface PortBackend {
   start(onReadable: () => void): void;
   /** Stop notifications; keep the device. */
   stop(): void;
-  /** Release the device (a TAP vanishes when its fd closes). Idempotent. */
+  /** Close and let the device go (a TAP is deleted, a persistent one too). Idempotent. */
   close(): void;
+  /**
+   * Close but keep the device where it is, for a later open by name: a persistent TAP stays (in the VM's
+   * namespace) across a daemon stop or a re-open of the same interface. Absent: close() does.
+   */
+  detach?(): void;
+  /** Set if the open attached to a device that existed already (where it was found): undoing the open must release
+   * it, not delete it. */
+  readonly adopted?: string | undefined;
   readonly stats: BackendStats;
   /**
    * Where UDP-tunnel GSO frames (gsoType & GSO_UDP_TUNNEL) go instead of send(): an uplink with tunnel offload has

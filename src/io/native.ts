@@ -22,9 +22,18 @@ export type SlabArg = ArrayBuffer | Uint8Array;
 export interface XsNet {
   /** TAP (IFF_TAP|IFF_NO_PI, non-blocking); with vnetHdr a virtio-net header of hdrLen bytes (12, the default, or
    * 24: virtio_net_hdr_v1_hash_tunnel) and CSUM/TSO4/TSO6/ECN(/USO) offloads; tunnelGso (hdrLen 24 only) adds
-   * TUN_F_UDP_TUNNEL_GSO (-EINVAL where the kernel lacks it). Returns the fd or -errno. The device lives while the
-   * fd is open. */
-  openTap(name: string, vnetHdr: boolean, hdrLen?: number, tunnelGso?: boolean): number;
+   * TUN_F_UDP_TUNNEL_GSO (-EINVAL where the kernel lacks it). Returns the fd or -errno. Without persist the device
+   * lives while the fd is open (if it was not persistent already); persist (TUNSETPERSIST) keeps it after the fd
+   * and the process are gone. An existing TAP of that name is attached to and set up again (-EINVAL: a non-TAP
+   * device of that name; -EBUSY: another fd holds it). netns (a namespace file): attach to the TAP of that name in
+   * that namespace, never create one there (-ENODEV); the calling thread enters it for the open only. */
+  openTap(name: string, vnetHdr: boolean, hdrLen?: number, tunnelGso?: boolean, persist?: boolean, netns?: string): number;
+  /** TUNSETPERSIST on a TAP fd: 0 or -errno. Off, then close(): the kernel deletes the device. */
+  tapSetPersist(fd: number, on: boolean): number;
+  /** What interface `name` is, in the caller's network namespace or in namespace file `netns` (entered on the
+   * calling thread for the lookup only): ethtool driver and bus_info (a TAP: "tun" / "tap"), or -errno (-ENODEV:
+   * no such interface). */
+  linkKind(name: string, netns?: string): LinkKind | number;
   /** The TAP's interface name (TUNGETIFF), or -errno. */
   tapName(fd: number): string | number;
   /** Interface index in the caller's network namespace, or -errno. */
@@ -67,6 +76,18 @@ export interface XsNet {
   readonly TAP_VNET_TNL_HDR_LEN: number;
   readonly PACKET_VNET_HDR_LEN: number;
   readonly MAX_BATCH: number;
+}
+
+/** linkKind(): an interface's index and driver. */
+export interface LinkKind {
+  readonly ifindex: number;
+  /** ethtool driver name ("tun" for TUN and TAP devices, "veth", ...; "" if the driver does not say). */
+  readonly driver: string;
+  /** ethtool bus_info ("tap" or "tun" for the tun driver). */
+  readonly bus: string;
+  /** ETHTOOL_GLINK: up with a carrier. A TAP has a carrier while some fd is attached to it (a down one reads false
+   * either way). */
+  readonly link: boolean;
 }
 
 /** ioPath(): the TAP batch path of this thread and its counters. */

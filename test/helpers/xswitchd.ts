@@ -63,6 +63,8 @@ export interface PortInfoJson {
   up: boolean;
   offload: boolean;
   id: number;
+  /** A stored port that is not running (a restart could not open it): why. */
+  error?: string;
 }
 
 function withJson(r: RunResult): XsctlResult {
@@ -229,11 +231,14 @@ export class Xswitchd {
 
   /**
    * A VM on a TAP port (TESTING.md §3): the daemon opened TAP `tap` in its namespace; move it into vmNs (the
-   * fd stays attached), silence IPv6, set MAC/MTU/address, bring it up.
+   * fd stays attached), silence IPv6, set MAC/MTU/address, bring it up. A TAP already in vmNs (xswitchd's TAPs are
+   * persistent: they stay there across a daemon restart, which re-attaches to them) is only configured again.
    */
   async plugTap(tap: string, vmNs: string, a: VmAddressing): Promise<void> {
-    await this.topo.waitLink(this.ns, tap, 15_000);
-    await this.topo.moveLink(tap, this.ns, vmNs);
+    if ((await run(['ip', '-n', vmNs, 'link', 'show', tap])).code !== 0) {
+      await this.topo.waitLink(this.ns, tap, 15_000);
+      await this.topo.moveLink(tap, this.ns, vmNs);
+    }
     await this.topo.configureVmLink(vmNs, tap, a);
   }
 
