@@ -105,7 +105,7 @@ describe('RELATED ICMP errors and IP fragments through stateful extended ACLs', 
     await applyVm1(stateful);
     const port = 7401;
     const v0 = await aclView();
-    t.spawn(vm2.ns, [PYTHON, pyScript('acl_related.py'), 'udpserver', String(port), '8'], { timeout: 30_000 });
+    t.spawn(vm2.ns, [PYTHON, pyScript('acl_peer.py'), 'server', 'udp', String(port), '8', '0'], { timeout: 30_000 });
     await sleep(400);
     const ok = await py(vm1, ['udpclient', vm2.ip, String(port), '46001', '5', '4000']);
     assert.equal(ok['echoed'], 5, `every datagram came back whole: ${JSON.stringify(ok)}`);

@@ -2,8 +2,9 @@
 # test/helpers/py/acl_peer.py: small bounded TCP/UDP peers for the ACL e2e tests. Every mode ends on its own
 # (a deadline in seconds) and prints one JSON line with what it saw.
 #
-#   server PROTO PORT SECONDS DELAY   echo each TCP connection's first message / each UDP datagram at once, then send
-#                                     "late" on the same connection / to the same peer after DELAY seconds (0: never)
+#   server PROTO PORT SECONDS DELAY   echo each TCP connection's first message / each UDP datagram (whole, up to
+#                                     65535 bytes) at once, then send "late" on the same connection / to the same
+#                                     peer after DELAY seconds (0: never)
 #   client PROTO IP PORT SPORT WAIT   send "hello" from SPORT (0: any), wait up to 3 s for the echo, then up to WAIT
 #                                     seconds for "late"; prints {"connected","echo","late"}
 import json
@@ -58,7 +59,7 @@ def server(proto, port, seconds, delay):
                     s.sendto(b'late', peer)
                     late.remove((t, peer))
             try:
-                data, peer = s.recvfrom(100)
+                data, peer = s.recvfrom(65535)
             except socket.timeout:
                 continue
             n += 1

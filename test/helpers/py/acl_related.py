@@ -5,11 +5,10 @@ time and prints one JSON line.
   icmp IFACE SRC_MAC DST_MAC SRC_IP DST_IP QSPORT QDPORT MTU COUNT
       send COUNT ICMP fragmentation needed (type 3 code 4, next-hop MTU) frames from SRC to DST on IFACE (scapy, L2),
       each quoting a TCP packet DST_IP:QSPORT -> SRC_IP:QDPORT (the receiver's own packet: IP header + 8 bytes)
-  udpserver PORT SECONDS
-      echo every UDP datagram back whole (up to 65535 bytes) until SECONDS passed
   udpclient IP PORT SPORT COUNT SIZE
       send COUNT datagrams of SIZE bytes from SPORT (the kernel fragments them over the MTU), each with its index;
-      wait up to 3 s for their echoes; prints {"sent","echoed"} (echoes of exactly SIZE bytes, distinct indexes)
+      wait up to 3 s for their echoes; prints {"sent","echoed"} (echoes of exactly SIZE bytes, distinct indexes);
+      the echo server is acl_peer.py's (server udp PORT SECONDS 0)
 """
 import json, logging, socket, struct, sys, time
 logging.getLogger("scapy.runtime").setLevel(logging.ERROR)
@@ -21,22 +20,6 @@ def icmp(iface, smac, dmac, sip, dip, qsport, qdport, mtu, count):
     f = Ether(src=smac, dst=dmac) / IP(src=sip, dst=dip) / ICMP(type=3, code=4, nexthopmtu=mtu) / Raw(quote)
     sendp(f, iface=iface, count=count, inter=0.05, verbose=False)
     print(json.dumps({"sent": count}))
-
-
-def udpserver(port, seconds):
-    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    s.bind(("0.0.0.0", port))
-    s.settimeout(0.2)
-    deadline = time.time() + seconds
-    n = 0
-    while time.time() < deadline:
-        try:
-            data, peer = s.recvfrom(65535)
-        except socket.timeout:
-            continue
-        n += 1
-        s.sendto(data, peer)
-    print(json.dumps({"received": n}))
 
 
 def udpclient(ip, port, sport, count, size):
@@ -63,8 +46,6 @@ if __name__ == "__main__":
     a = sys.argv[1:]
     if a[0] == "icmp":
         icmp(a[1], a[2], a[3], a[4], a[5], int(a[6]), int(a[7]), int(a[8]), int(a[9]))
-    elif a[0] == "udpserver":
-        udpserver(int(a[1]), float(a[2]))
     elif a[0] == "udpclient":
         udpclient(a[1], int(a[2]), int(a[3]), int(a[4]), int(a[5]))
     else:
